@@ -1,0 +1,44 @@
+# Makefile for the order_mgmt extension (PGXS)
+
+MODULE_big = order_mgmt
+OBJS = \
+	src/order_mgmt.o \
+	src/currency.o \
+	src/uuid7.o \
+	src/json_out.o \
+	src/command.o \
+	src/store.o \
+	src/orders.o \
+	src/lifecycle.o \
+	src/events.o \
+	src/notify.o
+
+EXTENSION = order_mgmt
+DATA = sql/order_mgmt--1.0.0.sql
+PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
+
+# pg_regress suites in sql/ with results in expected/
+REGRESS = setup create_order create_order_errors lifecycle lifecycle_errors \
+	direct_dml get_order settings
+REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/test.conf
+
+# isolation specs in test/isolation/specs with results in test/isolation/expected
+ISOLATION = cancel_vs_complete create_same_cart read_during_transition
+ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
+	--temp-config=test/test.conf --load-extension=order_mgmt
+
+# TAP tests (real clients, crashes, replication) in test/t
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter \
+	-Wmissing-prototypes
+ifdef WERROR
+PG_CPPFLAGS += -Werror
+endif
+
+EXTRA_CLEAN = tmp_check_regress results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

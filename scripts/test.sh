@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the whole order_mgmt test suite: pg_regress, isolation specs and TAP
+# tests, each against its own throwaway PostgreSQL 15 server.
+#
+#   sudo scripts/test.sh
+#
+# Installs what it needs (Debian packages, the extension itself), builds
+# with warnings as errors, and leaves no server running.  PostgreSQL does
+# not run as root, so the suites run as the "postgres" account in a
+# scratch copy of the tree.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	exec sudo --preserve-env=PATH bash "$0" "$@"
+fi
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bash "$root/scripts/install-deps.sh"
+export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+
+work=$(mktemp -d /tmp/order_mgmt-test.XXXXXX)
+cleanup() { rm -rf "$work"; }
+trap cleanup EXIT
+
+# build and install from a scratch copy, so the checkout stays untouched
+tar -C "$root" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+	-cf - . | tar -C "$work" -xf -
+make -C "$work" -s clean >/dev/null
+make -C "$work" -s WERROR=1
+make -C "$work" -s install
+chown -R postgres: "$work"
+
+status=0
+su postgres -s /bin/bash -c "cd '$work' && make -s installcheck PG_CONFIG='$PG_CONFIG'" || status=$?
+
+if [ $status -ne 0 ]; then
+	for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
+		[ -f "$f" ] && { echo "==== $f"; cat "$f"; }
+	done
+	for f in "$work"/tmp_check/log/regress_log_*; do
+		[ -f "$f" ] && { echo "==== $f"; tail -n 60 "$f"; }
+	done
+	echo "order_mgmt tests FAILED"
+	exit $status
+fi
+echo "order_mgmt tests passed"

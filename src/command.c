@@ -1,0 +1,515 @@
+/*-------------------------------------------------------------------------
+ *
+ * command.c
+ *	  Reading and validating a CreateOrder v1.0.0 command.
+ *
+ * The command arrives as jsonb, exactly as checkout sends it.  Every rule
+ * of the contract is checked here, before anything is written: required
+ * fields and their JSON types, canonical uuids, at least one item,
+ * integral quantities (>= 1) and prices (>= 0), no product twice, an ISO
+ * 4217 currency, and a total equal to the sum of quantity x unitPrice,
+ * computed with overflow checks.  Unknown fields are ignored so that
+ * newer clients keep working.
+ *
+ * Every rejection names the offending field (items[2].quantity) and its
+ * value in the error detail, and carries one of the SQLSTATEs documented
+ * in the README.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/cryptohash.h"
+#include "common/int.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "command.h"
+#include "currency.h"
+#include "order_mgmt.h"
+#include "uuid7.h"
+
+/* how much of a bad value an error detail shows */
+#define SHOWN_VALUE_CHARS 40
+
+static const char *const cancellation_reasons[] = {
+	"CUSTOMER_REQUESTED", "PAYMENT_FAILED", "OUT_OF_STOCK", "FRAUD"
+};
+
+/* The JSON type of v, as the error details call it. */
+static const char *
+json_type_name(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvArray:
+			return "an array";
+		case jbvObject:
+			return "an object";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" :
+				(JsonContainerIsObject(v->val.binary.data) ? "an object" : "a scalar");
+		default:
+			return "an unknown JSON value";
+	}
+}
+
+/* A short, printable rendering of a scalar for error details. */
+static char *
+shown_value(const JsonbValue *v)
+{
+	StringInfoData buf;
+	const char *text;
+	int			len;
+
+	switch (v->type)
+	{
+		case jbvString:
+			text = v->val.string.val;
+			len = v->val.string.len;
+			break;
+		case jbvNumeric:
+			text = DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+			len = strlen(text);
+			break;
+		default:
+			return pstrdup(json_type_name(v));
+	}
+
+	initStringInfo(&buf);
+	if (v->type == jbvString)
+		appendStringInfoChar(&buf, '"');
+	if (len > SHOWN_VALUE_CHARS)
+	{
+		/* cut on a character boundary, then say it was cut */
+		len = pg_mbcliplen(text, len, SHOWN_VALUE_CHARS);
+		appendBinaryStringInfo(&buf, text, len);
+		appendStringInfoString(&buf, "...");
+	}
+	else
+		appendBinaryStringInfo(&buf, text, len);
+	if (v->type == jbvString)
+		appendStringInfoChar(&buf, '"');
+	return buf.data;
+}
+
+/* Reject a value of the wrong JSON type. */
+static void
+pg_attribute_noreturn()
+reject_type(const char *field, const char *expected, const JsonbValue *v)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid CreateOrder command: field \"%s\" must be %s",
+					field, expected),
+			 errdetail("Field \"%s\" is %s.", field, json_type_name(v))));
+}
+
+/* Look up a field of an object container; NULL if it is absent. */
+static JsonbValue *
+find_field(JsonbContainer *object, const char *key)
+{
+	return getKeyJsonValueFromContainer(object, key, strlen(key), NULL);
+}
+
+/* Look up a field that must be present. */
+static JsonbValue *
+require_field(JsonbContainer *object, const char *key, const char *field)
+{
+	JsonbValue *v = find_field(object, key);
+
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: field \"%s\" is missing",
+						field),
+				 errdetail("Field \"%s\" is required by CreateOrder %s.",
+						   field, OM_CONTRACT_VERSION)));
+	return v;
+}
+
+/* Read a required canonical uuid string field. */
+static void
+read_uuid(JsonbContainer *object, const char *key, const char *field,
+		  pg_uuid_t *out)
+{
+	JsonbValue *v = require_field(object, key, field);
+
+	if (v->type != jbvString)
+		reject_type(field, "a uuid string", v);
+	if (!uuid_parse_canonical(v->val.string.val, v->val.string.len, out))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid CreateOrder command: field \"%s\" is not a valid uuid",
+						field),
+				 errdetail("Field \"%s\" is %s; a uuid is written as 8-4-4-4-12 hexadecimal digits.",
+						   field, shown_value(v))));
+}
+
+/* Convert a JSON number to int64: false if it is fractional or out of range. */
+static bool
+numeric_to_int64_exact(Numeric num, int64 *out, bool *fractional)
+{
+	static Numeric int64_min = NULL;
+	static Numeric int64_max = NULL;
+
+	*fractional = false;
+	if (numeric_is_nan(num) || numeric_is_inf(num))
+		return false;
+	if (DatumGetInt32(DirectFunctionCall1(numeric_min_scale,
+										  NumericGetDatum(num))) > 0)
+	{
+		*fractional = true;
+		return false;
+	}
+	if (int64_min == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		int64_min = int64_to_numeric(PG_INT64_MIN);
+		int64_max = int64_to_numeric(PG_INT64_MAX);
+		MemoryContextSwitchTo(old);
+	}
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(num),
+										  NumericGetDatum(int64_min))) < 0 ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(num),
+										  NumericGetDatum(int64_max))) > 0)
+		return false;
+	*out = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(num)));
+	return true;
+}
+
+/*
+ * Read a required integer field that must be >= min and <= max; values
+ * beyond the type's range are SQLSTATE 22003, others 22023.
+ */
+static int64
+read_integer(JsonbContainer *object, const char *key, const char *field,
+			 int64 min, int64 max, const char *rule)
+{
+	JsonbValue *v = require_field(object, key, field);
+	int64		value;
+	bool		fractional;
+
+	if (v->type != jbvNumeric)
+		reject_type(field, "an integer", v);
+	if (!numeric_to_int64_exact(v->val.numeric, &value, &fractional))
+	{
+		if (fractional)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid CreateOrder command: field \"%s\" must be an integer",
+							field),
+					 errdetail("Field \"%s\" is %s.", field, shown_value(v))));
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("invalid CreateOrder command: field \"%s\" is out of range",
+						field),
+				 errdetail("Field \"%s\" is %s; it must lie between " INT64_FORMAT " and " INT64_FORMAT ".",
+						   field, shown_value(v), min, max)));
+	}
+	if (value < min)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: field \"%s\" %s", field, rule),
+				 errdetail("Field \"%s\" is " INT64_FORMAT ".", field, value)));
+	if (value > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("invalid CreateOrder command: field \"%s\" is out of range",
+						field),
+				 errdetail("Field \"%s\" is " INT64_FORMAT "; it must lie between " INT64_FORMAT " and " INT64_FORMAT ".",
+						   field, value, min, max)));
+	return value;
+}
+
+/* Read the currency: three capital letters naming an active ISO 4217 code. */
+static void
+read_currency(JsonbContainer *object, char *out)
+{
+	JsonbValue *v = require_field(object, "currency", "currency");
+	const char *s;
+	int			i;
+
+	if (v->type != jbvString)
+		reject_type("currency", "a string", v);
+	s = v->val.string.val;
+	for (i = 0; i < v->val.string.len; i++)
+		if (s[i] < 'A' || s[i] > 'Z')
+			break;
+	if (v->val.string.len != 3 || i != 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: field \"currency\" must be three capital letters"),
+				 errdetail("Field \"currency\" is %s.", shown_value(v))));
+	if (currency_minor_unit(s, 3) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: unknown currency code"),
+				 errdetail("Field \"currency\" is %s, which is not an active ISO 4217 currency code.",
+						   shown_value(v))));
+	memcpy(out, s, 3);
+	out[3] = '\0';
+}
+
+/* Read the optional paymentAuthorizationId; NULL when absent. */
+static char *
+read_payment_authorization(JsonbContainer *object)
+{
+	JsonbValue *v = find_field(object, "paymentAuthorizationId");
+
+	if (v == NULL)
+		return NULL;
+	if (v->type != jbvString)
+		reject_type("paymentAuthorizationId", "a string", v);
+	if (v->val.string.len > OM_MAX_PAYMENT_AUTH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("invalid CreateOrder command: field \"paymentAuthorizationId\" is too long"),
+				 errdetail("Field \"paymentAuthorizationId\" has %d bytes; at most %d are accepted.",
+						   v->val.string.len, OM_MAX_PAYMENT_AUTH_LEN)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* Read items[i] into *line. */
+static void
+read_line(JsonbContainer *items, int i, OrderLine *line)
+{
+	JsonbValue *item = getIthJsonbValueFromContainer(items, i);
+	JsonbContainer *object;
+	char		field[64];
+	char		prefix[32];
+
+	snprintf(prefix, sizeof(prefix), "items[%d]", i);
+	if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
+		reject_type(prefix, "an object", item);
+	object = item->val.binary.data;
+
+	snprintf(field, sizeof(field), "%s.productId", prefix);
+	read_uuid(object, "productId", field, &line->product_id);
+	snprintf(field, sizeof(field), "%s.quantity", prefix);
+	line->quantity = (int32) read_integer(object, "quantity", field,
+										  1, PG_INT32_MAX, "must be at least 1");
+	snprintf(field, sizeof(field), "%s.unitPrice", prefix);
+	line->unit_price = read_integer(object, "unitPrice", field,
+									0, PG_INT64_MAX, "must not be negative");
+}
+
+/* qsort comparator: line indexes by product id */
+static const OrderLine *sort_lines;
+
+static int
+compare_line_index(const void *a, const void *b)
+{
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+	int			cmp = memcmp(sort_lines[ia].product_id.data,
+							 sort_lines[ib].product_id.data, UUID_LEN);
+
+	if (cmp != 0)
+		return cmp;
+	return (ia > ib) - (ia < ib);
+}
+
+/* Append an int64 in big-endian order to the digest. */
+static void
+digest_int64(pg_cryptohash_ctx *ctx, int64 value)
+{
+	uint8		bytes[8];
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		bytes[i] = (uint8) ((uint64) value >> (56 - 8 * i));
+	if (pg_cryptohash_update(ctx, bytes, 8) < 0)
+		elog(ERROR, "could not update the command digest: %s",
+			 pg_cryptohash_error(ctx));
+}
+
+/* Append raw bytes to the digest. */
+static void
+digest_bytes(pg_cryptohash_ctx *ctx, const void *data, size_t len)
+{
+	if (pg_cryptohash_update(ctx, data, len) < 0)
+		elog(ERROR, "could not update the command digest: %s",
+			 pg_cryptohash_error(ctx));
+}
+
+/*
+ * Check that no product appears twice, and fingerprint the order's
+ * content: customer, currency, total, payment authorization and the
+ * lines in product order (so a replay that lists them differently is
+ * still the same order).
+ */
+static void
+check_lines_and_digest(CreateOrderCommand *cmd)
+{
+	int		   *order = palloc(sizeof(int) * cmd->nlines);
+	pg_cryptohash_ctx *ctx;
+	int			i;
+
+	for (i = 0; i < cmd->nlines; i++)
+		order[i] = i;
+	sort_lines = cmd->lines;
+	qsort(order, cmd->nlines, sizeof(int), compare_line_index);
+	sort_lines = NULL;
+
+	for (i = 1; i < cmd->nlines; i++)
+	{
+		const OrderLine *a = &cmd->lines[order[i - 1]];
+		const OrderLine *b = &cmd->lines[order[i]];
+
+		if (memcmp(a->product_id.data, b->product_id.data, UUID_LEN) == 0)
+		{
+			char		text[UUID_TEXT_LEN + 1];
+
+			uuid_format(&a->product_id, text);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid CreateOrder command: product %s appears more than once", text),
+					 errdetail("Fields \"items[%d].productId\" and \"items[%d].productId\" are both \"%s\"; "
+							   "an order lists each product once, with its quantity.",
+							   order[i - 1], order[i], text)));
+		}
+	}
+
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not start the command digest");
+	digest_bytes(ctx, cmd->customer_id.data, UUID_LEN);
+	digest_bytes(ctx, cmd->currency, 3);
+	digest_int64(ctx, cmd->total);
+	if (cmd->payment_authorization_id)
+	{
+		int			len = strlen(cmd->payment_authorization_id);
+
+		digest_int64(ctx, len);
+		digest_bytes(ctx, cmd->payment_authorization_id, len);
+	}
+	else
+		digest_int64(ctx, -1);
+	digest_int64(ctx, cmd->nlines);
+	for (i = 0; i < cmd->nlines; i++)
+	{
+		const OrderLine *line = &cmd->lines[order[i]];
+
+		digest_bytes(ctx, line->product_id.data, UUID_LEN);
+		digest_int64(ctx, line->quantity);
+		digest_int64(ctx, line->unit_price);
+	}
+	if (pg_cryptohash_final(ctx, cmd->digest, OM_DIGEST_LEN) < 0)
+		elog(ERROR, "could not finish the command digest: %s",
+			 pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	pfree(order);
+}
+
+/* Check that total equals the sum of quantity x unitPrice, without overflow. */
+static void
+check_total(const CreateOrderCommand *cmd)
+{
+	int64		sum = 0;
+	int			i;
+
+	for (i = 0; i < cmd->nlines; i++)
+	{
+		int64		amount;
+
+		if (pg_mul_s64_overflow(cmd->lines[i].unit_price,
+								(int64) cmd->lines[i].quantity, &amount) ||
+			pg_add_s64_overflow(sum, amount, &sum))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("invalid CreateOrder command: the order's amount is out of range"),
+					 errdetail("The sum of quantity x unitPrice exceeds " INT64_FORMAT " at \"items[%d]\".",
+							   PG_INT64_MAX, i)));
+	}
+	if (sum != cmd->total)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: total does not match the items"),
+				 errdetail("Field \"total\" is " INT64_FORMAT ", but quantity x unitPrice over the items adds up to " INT64_FORMAT ".",
+						   cmd->total, sum)));
+}
+
+/* Validate command against CreateOrder v1.0.0 and fill *out. */
+void
+command_read_create_order(Jsonb *command, CreateOrderCommand *out)
+{
+	JsonbContainer *root = &command->root;
+	JsonbValue *items;
+	JsonbContainer *items_array;
+	int			nitems;
+	int			i;
+
+	if (VARSIZE(command) > (Size) om_max_command_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("CreateOrder command is too large"),
+				 errdetail("The command takes %zu bytes; order_mgmt.max_command_bytes allows %d.",
+						   (Size) VARSIZE(command), om_max_command_bytes)));
+	if (!JB_ROOT_IS_OBJECT(command))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: the command must be a JSON object"),
+				 errdetail("The command is %s.",
+						   JB_ROOT_IS_SCALAR(command) ? "a scalar" : "an array")));
+
+	read_uuid(root, "cartId", "cartId", &out->cart_id);
+	read_uuid(root, "customerId", "customerId", &out->customer_id);
+
+	items = require_field(root, "items", "items");
+	if (items->type != jbvBinary || !JsonContainerIsArray(items->val.binary.data))
+		reject_type("items", "an array", items);
+	items_array = items->val.binary.data;
+	nitems = JsonContainerSize(items_array);
+	if (nitems == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: an order needs at least one item"),
+				 errdetail("Field \"items\" is an empty array.")));
+	if (nitems > om_max_lines_per_order)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("CreateOrder command has too many items"),
+				 errdetail("Field \"items\" has %d items; order_mgmt.max_lines_per_order allows %d.",
+						   nitems, om_max_lines_per_order)));
+
+	out->nlines = nitems;
+	out->lines = palloc(sizeof(OrderLine) * nitems);
+	for (i = 0; i < nitems; i++)
+		read_line(items_array, i, &out->lines[i]);
+
+	out->total = read_integer(root, "total", "total", 0, PG_INT64_MAX,
+							  "must not be negative");
+	read_currency(root, out->currency);
+	out->payment_authorization_id = read_payment_authorization(root);
+
+	check_lines_and_digest(out);
+	check_total(out);
+}
+
+/* True if reason is one of the contract's cancellation reasons. */
+bool
+command_is_cancellation_reason(const char *reason)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(cancellation_reasons); i++)
+		if (strcmp(reason, cancellation_reasons[i]) == 0)
+			return true;
+	return false;
+}

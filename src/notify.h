@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * notify.h
+ *	  Announcing committed events on the order channels.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef OM_NOTIFY_H
+#define OM_NOTIFY_H
+
+#include "postgres.h"
+
+#include "utils/uuid.h"
+
+/* queue a notification on channel, sent if and when the transaction commits */
+extern void notify_event(const char *channel, const char *type,
+						 const pg_uuid_t *event_id, const pg_uuid_t *order_id,
+						 int64 position);
+
+#endif							/* OM_NOTIFY_H */

@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ *
+ * order_mgmt.h
+ *	  Settings and error codes shared by every part of order_mgmt.
+ *
+ * The module's settings (GUCs) are defined in order_mgmt.c; this header
+ * exposes their current values and the SQLSTATEs of our own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ORDER_MGMT_H
+#define ORDER_MGMT_H
+
+#include "postgres.h"
+
+/* version of the published event and command contract */
+#define OM_CONTRACT_VERSION "1.0.0"
+
+/* expected version given to cancel_order/complete_order did not match */
+#define ERRCODE_OM_VERSION_MISMATCH MAKE_SQLSTATE('O','M','0','0','1')
+
+/* values of order_mgmt.notifications */
+typedef enum OmNotifyMode
+{
+	OM_NOTIFY_OFF,
+	OM_NOTIFY_ON
+} OmNotifyMode;
+
+/* settings, see order_mgmt.c */
+extern int	om_notify_mode;
+extern int	om_max_lines_per_order;
+extern int	om_max_command_bytes;
+
+#endif							/* ORDER_MGMT_H */

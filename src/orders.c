@@ -1,0 +1,307 @@
+/*-------------------------------------------------------------------------
+ *
+ * orders.c
+ *	  The order functions: create_order, cancel_order, complete_order and
+ *	  get_order.
+ *
+ * create_order validates the command (command.c), writes the order and
+ * its lines, and emits OrderCreated, all in the caller's transaction.  It
+ * is idempotent on the cart: replaying the same command returns the first
+ * order's id and writes nothing; a different command for the same cart
+ * is a conflict.  Concurrent calls for one cart meet at the unique index
+ * on cart_id (INSERT ... ON CONFLICT DO NOTHING), so they make one order
+ * and every caller gets its id.
+ *
+ * cancel_order and complete_order are a single UPDATE of a CREATED order;
+ * the lifecycle triggers (lifecycle.c) check the transition, bump the
+ * version, stamp the time and emit the event, exactly as they do for a
+ * direct UPDATE.  When nothing was updated, a second look tells the
+ * caller why: no such order, a final status, or another version.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+#include "command.h"
+#include "events.h"
+#include "json_out.h"
+#include "order_mgmt.h"
+#include "orders.h"
+#include "store.h"
+#include "uuid7.h"
+
+/* how often a transition is retried when its diagnosis finds no reason */
+#define TRANSITION_ATTEMPTS 3
+
+/* The verb used in messages about moving an order into status. */
+static const char *
+transition_verb(const char *new_status)
+{
+	return strcmp(new_status, OM_STATUS_CANCELLED) == 0 ? "cancelled" : "completed";
+}
+
+/* ereport that order_id, being in status, cannot move to new_status. */
+void
+orders_report_final(const pg_uuid_t *order_id, const char *status,
+					const char *new_status)
+{
+	char		id[UUID_TEXT_LEN + 1];
+
+	uuid_format(order_id, id);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("order %s cannot be %s because it is %s",
+					id, transition_verb(new_status), status),
+			 errdetail("Only a CREATED order can be completed or cancelled; "
+					   "COMPLETED and CANCELLED are final.")));
+}
+
+/* ereport unless reason is one of the contract's cancellation reasons. */
+void
+orders_check_reason(const char *reason)
+{
+	if (!command_is_cancellation_reason(reason))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cancellation reason \"%s\"", reason),
+				 errdetail("A reason is one of CUSTOMER_REQUESTED, PAYMENT_FAILED, "
+						   "OUT_OF_STOCK and FRAUD.")));
+}
+
+/* ereport that argument argname must not be NULL. */
+static void
+pg_attribute_noreturn()
+report_null_argument(const char *function, const char *argname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("%s of %s must not be null", argname, function)));
+}
+
+/* The order create_order writes, as the event builder sees it. */
+static void
+order_from_command(const pg_uuid_t *order_id, const CreateOrderCommand *cmd,
+				   TimestampTz created_at, StoredOrder *order)
+{
+	memset(order, 0, sizeof(StoredOrder));
+	order->order_id = *order_id;
+	order->cart_id = cmd->cart_id;
+	order->customer_id = cmd->customer_id;
+	order->status = OM_STATUS_CREATED;
+	order->version = 1;
+	order->total = cmd->total;
+	memcpy(order->currency, cmd->currency, sizeof(order->currency));
+	order->payment_authorization_id = cmd->payment_authorization_id;
+	order->created_at = created_at;
+	order->nlines = cmd->nlines;
+	order->lines = cmd->lines;
+}
+
+PG_FUNCTION_INFO_V1(order_mgmt_create_order);
+
+/* SQL: order_mgmt.create_order(command jsonb) returns the order id. */
+Datum
+order_mgmt_create_order(PG_FUNCTION_ARGS)
+{
+	CreateOrderCommand cmd;
+	pg_uuid_t  *order_id = palloc(sizeof(pg_uuid_t));
+	TimestampTz created_at = GetCurrentTransactionStartTimestamp();
+
+	if (PG_ARGISNULL(0))
+		report_null_argument("create_order", "command");
+	command_read_create_order(PG_GETARG_JSONB_P(0), &cmd);
+	uuid7_generate(order_id);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (store_insert_order(order_id, &cmd, created_at))
+	{
+		StoredOrder order;
+
+		store_insert_lines(order_id, &cmd);
+		order_from_command(order_id, &cmd, created_at, &order);
+		events_emit(OM_EVENT_CREATED, &order);
+	}
+	else
+	{
+		uint8		digest[OM_DIGEST_LEN];
+
+		if (!store_find_order_by_cart(&cmd.cart_id, order_id, digest))
+			elog(ERROR, "cart conflicts with an order that cannot be read");
+		if (memcmp(digest, cmd.digest, OM_DIGEST_LEN) != 0)
+		{
+			char		cart[UUID_TEXT_LEN + 1];
+			char		existing[UUID_TEXT_LEN + 1];
+
+			uuid_format(&cmd.cart_id, cart);
+			uuid_format(order_id, existing);
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("cart %s already has an order with different content", cart),
+					 errdetail("Order %s was created from cart %s by a different CreateOrder command; "
+							   "a replay must repeat the command exactly.", existing, cart)));
+		}
+	}
+
+	SPI_finish();
+	PG_RETURN_UUID_P(order_id);
+}
+
+/*
+ * Move order_id from CREATED to new_status and return its new version,
+ * or ereport why that cannot be done.
+ */
+static int32
+transition_order(const pg_uuid_t *order_id, const char *new_status,
+				 const char *reason, bool has_expected, int32 expected)
+{
+	int32		new_version = 0;
+	int			attempt;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	for (attempt = 0;; attempt++)
+	{
+		StoredOrder order;
+		char		id[UUID_TEXT_LEN + 1];
+
+		if (store_transition_order(order_id, new_status, reason,
+								   has_expected, expected, &new_version))
+			break;
+
+		/* nothing changed: find out why, from the latest committed state */
+		uuid_format(order_id, id);
+		if (!store_read_order(order_id, false, true, &order))
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("order %s does not exist", id)));
+		if (strcmp(order.status, OM_STATUS_CREATED) != 0)
+			orders_report_final(order_id, order.status, new_status);
+		if (has_expected && order.version != expected)
+			ereport(ERROR,
+					(errcode(ERRCODE_OM_VERSION_MISMATCH),
+					 errmsg("order %s is at version %d, not %d",
+							id, order.version, expected),
+					 errdetail("The order changed after version %d was read.", expected),
+					 errhint("Read the order again with get_order and decide whether to retry.")));
+		/* the order appeared or changed under us; look again */
+		if (attempt + 1 >= TRANSITION_ATTEMPTS)
+			elog(ERROR, "order %s could not be %s", id, transition_verb(new_status));
+	}
+
+	SPI_finish();
+	return new_version;
+}
+
+PG_FUNCTION_INFO_V1(order_mgmt_cancel_order);
+
+/* SQL: order_mgmt.cancel_order(order_id, reason, expected_version) */
+Datum
+order_mgmt_cancel_order(PG_FUNCTION_ARGS)
+{
+	char	   *reason;
+
+	if (PG_ARGISNULL(0))
+		report_null_argument("cancel_order", "order_id");
+	if (PG_ARGISNULL(1))
+		report_null_argument("cancel_order", "reason");
+	reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	orders_check_reason(reason);
+
+	PG_RETURN_INT32(transition_order(PG_GETARG_UUID_P(0), OM_STATUS_CANCELLED,
+									 reason, !PG_ARGISNULL(2),
+									 PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2)));
+}
+
+PG_FUNCTION_INFO_V1(order_mgmt_complete_order);
+
+/* SQL: order_mgmt.complete_order(order_id, expected_version) */
+Datum
+order_mgmt_complete_order(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		report_null_argument("complete_order", "order_id");
+
+	PG_RETURN_INT32(transition_order(PG_GETARG_UUID_P(0), OM_STATUS_COMPLETED,
+									 NULL, !PG_ARGISNULL(1),
+									 PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1)));
+}
+
+/* The GetOrder v1.0.0 response for a stored order, with extra fields. */
+static Jsonb *
+build_order_json(const StoredOrder *order)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+	int			i;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	json_put_uuid(&state, "orderId", &order->order_id);
+	json_put_uuid(&state, "cartId", &order->cart_id);
+	json_put_uuid(&state, "customerId", &order->customer_id);
+	json_put_cstring(&state, "status", order->status);
+	json_put_int64(&state, "version", order->version);
+
+	json_put_key(&state, "items");
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < order->nlines; i++)
+	{
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		json_put_uuid(&state, "productId", &order->lines[i].product_id);
+		json_put_int64(&state, "quantity", order->lines[i].quantity);
+		json_put_int64(&state, "unitPrice", order->lines[i].unit_price);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+
+	json_put_int64(&state, "total", order->total);
+	json_put_cstring(&state, "currency", order->currency);
+	json_put_timestamp(&state, "createdAt", order->created_at);
+	if (order->completed)
+		json_put_timestamp(&state, "completedAt", order->completed_at);
+	if (order->cancelled)
+		json_put_timestamp(&state, "cancelledAt", order->cancelled_at);
+	if (order->cancellation_reason)
+		json_put_cstring(&state, "cancellationReason", order->cancellation_reason);
+	if (order->payment_authorization_id)
+		json_put_cstring(&state, "paymentAuthorizationId",
+						 order->payment_authorization_id);
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
+}
+
+PG_FUNCTION_INFO_V1(order_mgmt_get_order);
+
+/* SQL: order_mgmt.get_order(order_id) returns the order, or NULL. */
+Datum
+order_mgmt_get_order(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *order_id = PG_GETARG_UUID_P(0);
+	StoredOrder order;
+	Jsonb	   *built;
+	Jsonb	   *result = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (store_read_order(order_id, true, false, &order))
+	{
+		built = build_order_json(&order);
+		/* copy out of SPI's memory before it is released */
+		result = SPI_palloc(VARSIZE(built));
+		memcpy(result, built, VARSIZE(built));
+	}
+	SPI_finish();
+
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(result);
+}

@@ -1,0 +1,388 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  The SQL order_mgmt runs against its tables, as cached SPI plans.
+ *
+ * Each statement is prepared once per backend and kept (SPI_keepplan);
+ * the plan cache revalidates it after DDL.  Every name is schema-qualified
+ * and every operator is written OPERATOR(pg_catalog.=), so neither the
+ * caller's search_path nor objects planted in it change what runs.
+ *
+ * While this file inserts orders or lines it raises a flag that the
+ * insert guards of lifecycle.c check: rows reach those tables only
+ * through create_order's validation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "order_mgmt.h"
+#include "store.h"
+
+/* set while create_order writes orders and lines */
+static bool internal_write = false;
+
+static SPIPlanPtr insert_order_plan = NULL;
+static SPIPlanPtr insert_lines_plan = NULL;
+static SPIPlanPtr find_by_cart_plan = NULL;
+static SPIPlanPtr insert_event_plan = NULL;
+static SPIPlanPtr transition_plan = NULL;
+static SPIPlanPtr read_order_plan = NULL;
+static SPIPlanPtr read_lines_plan = NULL;
+
+#define ORDER_COLUMNS \
+	"order_id, cart_id, customer_id, status, version, total, currency, " \
+	"payment_authorization_id, created_at, completed_at, cancelled_at, " \
+	"cancellation_reason"
+
+/* Prepare sql once per backend and keep the plan. */
+static SPIPlanPtr
+prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*plan = p;
+	}
+	return *plan;
+}
+
+/* Run a kept plan; elog if SPI reports anything but expected. */
+static void
+execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
+			 bool read_only, int expected)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
+
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_plan returned %s",
+			 SPI_result_code_string(rc));
+}
+
+/* Run a kept insert plan with the internal-write flag raised. */
+static void
+execute_internal_write(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	internal_write = true;
+	PG_TRY();
+	{
+		execute_plan(plan, values, nulls, false, SPI_OK_INSERT_RETURNING);
+	}
+	PG_FINALLY();
+	{
+		internal_write = false;
+	}
+	PG_END_TRY();
+}
+
+/* True while order_mgmt itself is inserting orders or lines. */
+bool
+store_internal_write_active(void)
+{
+	return internal_write;
+}
+
+/* Wrap a 32-byte digest as a bytea. */
+static bytea *
+digest_to_bytea(const uint8 *digest)
+{
+	bytea	   *b = palloc(VARHDRSZ + OM_DIGEST_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + OM_DIGEST_LEN);
+	memcpy(VARDATA(b), digest, OM_DIGEST_LEN);
+	return b;
+}
+
+/* Insert the order row; false if the cart already has an order. */
+bool
+store_insert_order(const pg_uuid_t *order_id, const CreateOrderCommand *cmd,
+				   TimestampTz created_at)
+{
+	Oid			argtypes[8] = {UUIDOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
+	TEXTOID, TIMESTAMPTZOID, BYTEAOID};
+	Datum		values[8];
+	char		nulls[8] = "        ";
+	SPIPlanPtr	plan;
+
+	plan = prepare_once(&insert_order_plan,
+						"INSERT INTO order_mgmt.orders "
+						"(order_id, cart_id, customer_id, status, total, currency, "
+						" payment_authorization_id, version, created_at, command_digest) "
+						"VALUES ($1, $2, $3, 'CREATED', $4, $5, $6, 1, $7, $8) "
+						"ON CONFLICT (cart_id) DO NOTHING RETURNING 1",
+						8, argtypes);
+	values[0] = UUIDPGetDatum(order_id);
+	values[1] = UUIDPGetDatum(&cmd->cart_id);
+	values[2] = UUIDPGetDatum(&cmd->customer_id);
+	values[3] = Int64GetDatum(cmd->total);
+	values[4] = CStringGetTextDatum(cmd->currency);
+	if (cmd->payment_authorization_id)
+		values[5] = CStringGetTextDatum(cmd->payment_authorization_id);
+	else
+		nulls[5] = 'n';
+	values[6] = TimestampTzGetDatum(created_at);
+	values[7] = PointerGetDatum(digest_to_bytea(cmd->digest));
+
+	execute_internal_write(plan, values, nulls);
+	return SPI_processed == 1;
+}
+
+/* Insert the order's lines in one statement, numbered from 1. */
+void
+store_insert_lines(const pg_uuid_t *order_id, const CreateOrderCommand *cmd)
+{
+	Oid			argtypes[4] = {UUIDOID, UUIDARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
+	Datum	   *products = palloc(sizeof(Datum) * cmd->nlines);
+	Datum	   *quantities = palloc(sizeof(Datum) * cmd->nlines);
+	Datum	   *prices = palloc(sizeof(Datum) * cmd->nlines);
+	SPIPlanPtr	plan;
+	int			i;
+
+	plan = prepare_once(&insert_lines_plan,
+						"INSERT INTO order_mgmt.order_lines "
+						"(order_id, line_no, product_id, quantity, unit_price) "
+						"SELECT $1, l.n::pg_catalog.int4, l.p, l.q, l.u "
+						"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+						"pg_catalog.unnest($4)) WITH ORDINALITY AS l(p, q, u, n) "
+						"RETURNING 1",
+						4, argtypes);
+	for (i = 0; i < cmd->nlines; i++)
+	{
+		products[i] = UUIDPGetDatum(&cmd->lines[i].product_id);
+		quantities[i] = Int32GetDatum(cmd->lines[i].quantity);
+		prices[i] = Int64GetDatum(cmd->lines[i].unit_price);
+	}
+	values[0] = UUIDPGetDatum(order_id);
+	values[1] = PointerGetDatum(construct_array(products, cmd->nlines, UUIDOID,
+												UUID_LEN, false, TYPALIGN_CHAR));
+	values[2] = PointerGetDatum(construct_array(quantities, cmd->nlines, INT4OID,
+												sizeof(int32), true, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(prices, cmd->nlines, INT8OID,
+												sizeof(int64), FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	execute_internal_write(plan, values, NULL);
+	if (SPI_processed != (uint64) cmd->nlines)
+		elog(ERROR, "inserted " UINT64_FORMAT " order lines, expected %d",
+			 SPI_processed, cmd->nlines);
+}
+
+/* The order made from cart_id and its command digest; false if none. */
+bool
+store_find_order_by_cart(const pg_uuid_t *cart_id, pg_uuid_t *order_id,
+						 uint8 *digest)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	bool		isnull;
+	bytea	   *stored;
+	SPIPlanPtr	plan;
+
+	plan = prepare_once(&find_by_cart_plan,
+						"SELECT order_id, command_digest FROM order_mgmt.orders "
+						"WHERE cart_id OPERATOR(pg_catalog.=) $1",
+						1, argtypes);
+	values[0] = UUIDPGetDatum(cart_id);
+	execute_plan(plan, values, NULL, false, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+
+	*order_id = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 2, &isnull));
+	if (VARSIZE_ANY_EXHDR(stored) != OM_DIGEST_LEN)
+		elog(ERROR, "stored command digest has %zu bytes",
+			 (Size) VARSIZE_ANY_EXHDR(stored));
+	memcpy(digest, VARDATA_ANY(stored), OM_DIGEST_LEN);
+	return true;
+}
+
+/* Append an event to the outbox and return its position. */
+int64
+store_insert_event(const pg_uuid_t *event_id, const pg_uuid_t *order_id,
+				   const char *type, Jsonb *payload, int32 order_version,
+				   TimestampTz occurred_at)
+{
+	Oid			argtypes[6] = {UUIDOID, UUIDOID, TEXTOID, JSONBOID, INT4OID,
+	TIMESTAMPTZOID};
+	Datum		values[6];
+	bool		isnull;
+	SPIPlanPtr	plan;
+
+	plan = prepare_once(&insert_event_plan,
+						"INSERT INTO order_mgmt.outbox "
+						"(id, aggregatetype, aggregateid, type, payload, order_version, "
+						" schema_version, occurred_at, xact_id) "
+						"VALUES ($1, 'order', $2, $3, $4, $5, '" OM_CONTRACT_VERSION "', $6, "
+						" pg_catalog.pg_current_xact_id()) "
+						"RETURNING position",
+						6, argtypes);
+	values[0] = UUIDPGetDatum(event_id);
+	values[1] = UUIDPGetDatum(order_id);
+	values[2] = CStringGetTextDatum(type);
+	values[3] = JsonbPGetDatum(payload);
+	values[4] = Int32GetDatum(order_version);
+	values[5] = TimestampTzGetDatum(occurred_at);
+	execute_plan(plan, values, NULL, false, SPI_OK_INSERT_RETURNING);
+	if (SPI_processed != 1)
+		elog(ERROR, "outbox insert returned " UINT64_FORMAT " rows", SPI_processed);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Move a CREATED order to new_status; false if no row changed. */
+bool
+store_transition_order(const pg_uuid_t *order_id, const char *new_status,
+					   const char *reason, bool has_expected,
+					   int32 expected_version, int32 *new_version)
+{
+	Oid			argtypes[4] = {UUIDOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+	bool		isnull;
+	SPIPlanPtr	plan;
+
+	plan = prepare_once(&transition_plan,
+						"UPDATE order_mgmt.orders SET status = $2, cancellation_reason = $3 "
+						"WHERE order_id OPERATOR(pg_catalog.=) $1 "
+						"AND status OPERATOR(pg_catalog.=) 'CREATED' "
+						"AND ($4 IS NULL OR version OPERATOR(pg_catalog.=) $4) "
+						"RETURNING version",
+						4, argtypes);
+	values[0] = UUIDPGetDatum(order_id);
+	values[1] = CStringGetTextDatum(new_status);
+	if (reason)
+		values[2] = CStringGetTextDatum(reason);
+	else
+		nulls[2] = 'n';
+	if (has_expected)
+		values[3] = Int32GetDatum(expected_version);
+	else
+		nulls[3] = 'n';
+	execute_plan(plan, values, nulls, false, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 0)
+		return false;
+	*new_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}
+
+/* Fetch a column of an order row by name. */
+static Datum
+order_column(HeapTuple tuple, TupleDesc desc, const char *name, bool *isnull)
+{
+	int			attno = SPI_fnumber(desc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "order row has no column \"%s\"", name);
+	return SPI_getbinval(tuple, desc, attno, isnull);
+}
+
+/* Fetch a text column as a C string, or NULL. */
+static char *
+order_text_column(HeapTuple tuple, TupleDesc desc, const char *name)
+{
+	bool		isnull;
+	Datum		d = order_column(tuple, desc, name, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* Decode a row of order_mgmt.orders into *order (lines not read). */
+void
+store_order_from_tuple(HeapTuple tuple, TupleDesc desc, StoredOrder *order)
+{
+	bool		isnull;
+	char	   *currency;
+
+	order->order_id = *DatumGetUUIDP(order_column(tuple, desc, "order_id", &isnull));
+	order->cart_id = *DatumGetUUIDP(order_column(tuple, desc, "cart_id", &isnull));
+	order->customer_id = *DatumGetUUIDP(order_column(tuple, desc, "customer_id", &isnull));
+	order->status = order_text_column(tuple, desc, "status");
+	order->version = DatumGetInt32(order_column(tuple, desc, "version", &isnull));
+	order->total = DatumGetInt64(order_column(tuple, desc, "total", &isnull));
+	currency = order_text_column(tuple, desc, "currency");
+	strlcpy(order->currency, currency, sizeof(order->currency));
+	order->payment_authorization_id =
+		order_text_column(tuple, desc, "payment_authorization_id");
+	order->created_at = DatumGetTimestampTz(order_column(tuple, desc, "created_at", &isnull));
+	order->completed_at = DatumGetTimestampTz(order_column(tuple, desc, "completed_at", &isnull));
+	order->completed = !isnull;
+	order->cancelled_at = DatumGetTimestampTz(order_column(tuple, desc, "cancelled_at", &isnull));
+	order->cancelled = !isnull;
+	order->cancellation_reason = order_text_column(tuple, desc, "cancellation_reason");
+	order->nlines = -1;
+	order->lines = NULL;
+}
+
+/* Read the lines of an order into *order, in line order. */
+static void
+read_lines(StoredOrder *order)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	uint64		i;
+
+	plan = prepare_once(&read_lines_plan,
+						"SELECT product_id, quantity, unit_price FROM order_mgmt.order_lines "
+						"WHERE order_id OPERATOR(pg_catalog.=) $1 ORDER BY line_no",
+						1, argtypes);
+	values[0] = UUIDPGetDatum(&order->order_id);
+	execute_plan(plan, values, NULL, true, SPI_OK_SELECT);
+
+	order->nlines = (int) SPI_processed;
+	order->lines = palloc(sizeof(OrderLine) * Max(order->nlines, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		order->lines[i].product_id = *DatumGetUUIDP(SPI_getbinval(tuple, desc, 1, &isnull));
+		order->lines[i].quantity = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+		order->lines[i].unit_price = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+	}
+}
+
+/*
+ * Read an order (with its lines when asked); false if there is none.
+ * fresh_snapshot reads the latest committed state (a volatile caller
+ * diagnosing a failed update); otherwise the caller's snapshot is used.
+ */
+bool
+store_read_order(const pg_uuid_t *order_id, bool with_lines,
+				 bool fresh_snapshot, StoredOrder *order)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+
+	plan = prepare_once(&read_order_plan,
+						"SELECT " ORDER_COLUMNS " FROM order_mgmt.orders "
+						"WHERE order_id OPERATOR(pg_catalog.=) $1",
+						1, argtypes);
+	values[0] = UUIDPGetDatum(order_id);
+	execute_plan(plan, values, NULL, !fresh_snapshot, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	store_order_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, order);
+	if (with_lines)
+		read_lines(order);
+	return true;
+}
