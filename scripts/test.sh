@@ -31,7 +31,16 @@ make -C "$work" -s install
 chown -R postgres: "$work"
 
 status=0
-su postgres -s /bin/bash -c "cd '$work' && make -s installcheck PG_CONFIG='$PG_CONFIG'" || status=$?
+su postgres -s /bin/bash -c "cd '$work' && make -s installcheck PG_CONFIG='$PG_CONFIG'" 2>&1 |
+	tee "$work/installcheck.log" || status=$?
+
+# one summary line over all suites: pg_regress and isolation tests, TAP files
+passed=$(grep -cE '^(ok|test) .* \.\.\. ok|^ok +[0-9]+ +[-+] ' "$work/installcheck.log" || true)
+failed=$(grep -cE '\.\.\. FAILED|^not ok +[0-9]+ +[-+] ' "$work/installcheck.log" || true)
+taps=$(grep -E '^test/t/.*\.pl \.\.' "$work/installcheck.log" || true)
+tap_ok=$(printf '%s\n' "$taps" | grep -c ' ok$' || true)
+tap_bad=$(printf '%s\n' "$taps" | grep -vc -e ' ok$' -e '^$' || true)
+echo "tests: $((passed + tap_ok)) passed, $((failed + tap_bad)) failed"
 
 if [ $status -ne 0 ]; then
 	for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do

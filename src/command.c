@@ -309,16 +309,15 @@ read_line(JsonbContainer *items, int i, OrderLine *line)
 									0, PG_INT64_MAX, "must not be negative");
 }
 
-/* qsort comparator: line indexes by product id */
-static const OrderLine *sort_lines;
-
+/* qsort_arg comparator: line indexes by product id, then by index */
 static int
-compare_line_index(const void *a, const void *b)
+compare_line_index(const void *a, const void *b, void *arg)
 {
+	const OrderLine *lines = (const OrderLine *) arg;
 	int			ia = *(const int *) a;
 	int			ib = *(const int *) b;
-	int			cmp = memcmp(sort_lines[ia].product_id.data,
-							 sort_lines[ib].product_id.data, UUID_LEN);
+	int			cmp = memcmp(lines[ia].product_id.data,
+							 lines[ib].product_id.data, UUID_LEN);
 
 	if (cmp != 0)
 		return cmp;
@@ -363,9 +362,7 @@ check_lines_and_digest(CreateOrderCommand *cmd)
 
 	for (i = 0; i < cmd->nlines; i++)
 		order[i] = i;
-	sort_lines = cmd->lines;
-	qsort(order, cmd->nlines, sizeof(int), compare_line_index);
-	sort_lines = NULL;
+	qsort_arg(order, cmd->nlines, sizeof(int), compare_line_index, cmd->lines);
 
 	for (i = 1; i < cmd->nlines; i++)
 	{
