@@ -177,6 +177,8 @@ CREATE TRIGGER order_lines_forbid_change BEFORE UPDATE OR DELETE OR TRUNCATE
 	ON @extschema@.order_lines
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.forbid_change();
 
+CREATE TRIGGER outbox_guard_insert BEFORE INSERT ON @extschema@.outbox
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.guard_insert();
 CREATE TRIGGER outbox_forbid_update BEFORE UPDATE ON @extschema@.outbox
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.forbid_change();
 

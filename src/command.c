@@ -442,6 +442,18 @@ check_total(const CreateOrderCommand *cmd)
 						   cmd->total, sum)));
 }
 
+/* ereport if a command of size bytes exceeds order_mgmt.max_command_bytes. */
+void
+command_check_size(Size size)
+{
+	if (size > (Size) om_max_command_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("CreateOrder command is too large"),
+				 errdetail("The command takes %zu bytes; order_mgmt.max_command_bytes allows %d.",
+						   size, om_max_command_bytes)));
+}
+
 /* Validate command against CreateOrder v1.0.0 and fill *out. */
 void
 command_read_create_order(Jsonb *command, CreateOrderCommand *out)
@@ -452,12 +464,7 @@ command_read_create_order(Jsonb *command, CreateOrderCommand *out)
 	int			nitems;
 	int			i;
 
-	if (VARSIZE(command) > (Size) om_max_command_bytes)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("CreateOrder command is too large"),
-				 errdetail("The command takes %zu bytes; order_mgmt.max_command_bytes allows %d.",
-						   (Size) VARSIZE(command), om_max_command_bytes)));
+	command_check_size(VARSIZE(command));
 	if (!JB_ROOT_IS_OBJECT(command))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

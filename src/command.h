@@ -41,6 +41,9 @@ typedef struct CreateOrderCommand
 	uint8		digest[OM_DIGEST_LEN];
 } CreateOrderCommand;
 
+/* ereport if a command of size bytes is over order_mgmt.max_command_bytes */
+extern void command_check_size(Size size);
+
 /* validate command and fill *out, or ereport(ERROR) naming the bad field */
 extern void command_read_create_order(Jsonb *command, CreateOrderCommand *out);
 

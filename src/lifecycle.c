@@ -5,9 +5,10 @@
  *
  * The rules hold for every writer, not only for the order functions:
  *
- *	- rows enter orders and order_lines only through create_order, or by
- *	  COPY, which is how pg_restore brings back a dump with its events
- *	  (order_mgmt_guard_insert, a statement trigger);
+ *	- rows enter orders, order_lines and outbox only through the order
+ *	  functions and these triggers, or by COPY into the table, which is how
+ *	  pg_restore brings back a dump (order_mgmt_guard_insert, a statement
+ *	  trigger);
  *	- orders and their lines are never deleted or truncated, lines are
  *	  never updated, outbox events are never rewritten
  *	  (order_mgmt_forbid_change);
@@ -23,6 +24,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -57,32 +59,48 @@ trigger_data(FunctionCallInfo fcinfo, const char *name)
 	return (TriggerData *) fcinfo->context;
 }
 
-/* True if the statement running is a COPY (as pg_restore loads a dump). */
+/*
+ * True if the top-level statement running is COPY ... FROM into rel itself,
+ * as pg_restore loads a dump; an INSERT that some other COPY sets off does
+ * not count.
+ */
 static bool
-running_copy(void)
+running_copy_into(Relation rel)
 {
-	return ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY;
+	PlannedStmt *stmt;
+	CopyStmt   *copy;
+
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
+		list_length(ActivePortal->stmts) != 1)
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
+		return false;
+	copy = (CopyStmt *) stmt->utilityStmt;
+	return copy->is_from && copy->relation != NULL &&
+		RangeVarGetRelid(copy->relation, NoLock, true) == RelationGetRelid(rel);
 }
 
 PG_FUNCTION_INFO_V1(order_mgmt_guard_insert);
 
 /*
- * Trigger: refuse INSERT into orders or order_lines outside create_order.
- * COPY is let through: it is how pg_restore reloads orders whose events
- * are restored with them, and only the tables' owner can run it.
+ * Trigger: refuse INSERT into orders, order_lines or outbox unless
+ * order_mgmt itself is writing.  COPY FROM into the table itself is let
+ * through: it is how pg_restore reloads orders with their events, and only
+ * the tables' owner can run it.
  */
 Datum
 order_mgmt_guard_insert(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = trigger_data(fcinfo, "order_mgmt_guard_insert");
 
-	if (!store_internal_write_active() && !running_copy())
+	if (!store_internal_write_active() && !running_copy_into(td->tg_relation))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("rows cannot be inserted into order_mgmt.%s directly",
 						RelationGetRelationName(td->tg_relation)),
-				 errdetail("Orders and their lines are created only by order_mgmt.create_order(), "
-						   "which validates the CreateOrder command and writes its event.")));
+				 errdetail("Orders, their lines and their events are written only by the order functions, "
+						   "which validate each command and write its event.")));
 	return PointerGetDatum(NULL);
 }
 

@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -40,11 +41,15 @@
 /* how often a transition is retried when its diagnosis finds no reason */
 #define TRANSITION_ATTEMPTS 3
 
-/* The verb used in messages about moving an order into status. */
+/* The words used in messages about moving an order into status. */
 static const char *
 transition_verb(const char *new_status)
 {
-	return strcmp(new_status, OM_STATUS_CANCELLED) == 0 ? "cancelled" : "completed";
+	if (strcmp(new_status, OM_STATUS_CANCELLED) == 0)
+		return "cancelled";
+	if (strcmp(new_status, OM_STATUS_COMPLETED) == 0)
+		return "completed";
+	return "moved back to CREATED";
 }
 
 /* ereport that order_id, being in status, cannot move to new_status. */
@@ -116,6 +121,8 @@ order_mgmt_create_order(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		report_null_argument("create_order", "command");
+	/* measure before detoasting, so an oversized command is never expanded */
+	command_check_size(toast_raw_datum_size(PG_GETARG_DATUM(0)));
 	command_read_create_order(PG_GETARG_JSONB_P(0), &cmd);
 	uuid7_generate(order_id);
 

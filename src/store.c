@@ -8,9 +8,9 @@
  * and every operator is written OPERATOR(pg_catalog.=), so neither the
  * caller's search_path nor objects planted in it change what runs.
  *
- * While this file inserts orders or lines it raises a flag that the
- * insert guards of lifecycle.c check: rows reach those tables only
- * through create_order's validation.
+ * While this file inserts orders, lines or events it raises a flag that
+ * the insert guards of lifecycle.c check: rows reach those tables only
+ * through the order functions and the lifecycle triggers.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,7 +27,7 @@
 #include "order_mgmt.h"
 #include "store.h"
 
-/* set while create_order writes orders and lines */
+/* set while order_mgmt itself inserts orders, lines or events */
 static bool internal_write = false;
 
 static SPIPlanPtr insert_order_plan = NULL;
@@ -77,6 +77,8 @@ execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 static void
 execute_internal_write(SPIPlanPtr plan, Datum *values, const char *nulls)
 {
+	bool		was_writing = internal_write;
+
 	internal_write = true;
 	PG_TRY();
 	{
@@ -84,12 +86,12 @@ execute_internal_write(SPIPlanPtr plan, Datum *values, const char *nulls)
 	}
 	PG_FINALLY();
 	{
-		internal_write = false;
+		internal_write = was_writing;
 	}
 	PG_END_TRY();
 }
 
-/* True while order_mgmt itself is inserting orders or lines. */
+/* True while order_mgmt itself is inserting orders, lines or events. */
 bool
 store_internal_write_active(void)
 {
@@ -238,7 +240,7 @@ store_insert_event(const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 	values[3] = JsonbPGetDatum(payload);
 	values[4] = Int32GetDatum(order_version);
 	values[5] = TimestampTzGetDatum(occurred_at);
-	execute_plan(plan, values, NULL, false, SPI_OK_INSERT_RETURNING);
+	execute_internal_write(plan, values, NULL);
 	if (SPI_processed != 1)
 		elog(ERROR, "outbox insert returned " UINT64_FORMAT " rows", SPI_processed);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],

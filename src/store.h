@@ -42,7 +42,7 @@ typedef struct StoredOrder
 	OrderLine  *lines;
 } StoredOrder;
 
-/* true while order_mgmt itself is inserting orders or lines */
+/* true while order_mgmt itself is inserting orders, lines or events */
 extern bool store_internal_write_active(void);
 
 /* insert the order row; false if the cart already has an order */
