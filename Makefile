@@ -11,6 +11,7 @@ OBJS = \
 	src/orders.o \
 	src/lifecycle.o \
 	src/events.o \
+	src/cloudevents.o \
 	src/notify.o
 
 EXTENSION = order_mgmt
@@ -19,7 +20,7 @@ PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
 
 # pg_regress suites in sql/ with results in expected/
 REGRESS = setup create_order create_order_errors lifecycle lifecycle_errors \
-	direct_dml get_order settings
+	direct_dml get_order settings event_modes
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/test.conf
 
 # isolation specs in test/isolation/specs with results in test/isolation/expected

@@ -126,6 +126,14 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.get_order(uuid) IS
 	'Returns the order as a GetOrder v1.0.0 response, or NULL if there is none';
 
+CREATE FUNCTION @extschema@.cloudevent(event @extschema@.outbox)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'order_mgmt_cloudevent'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.cloudevent(@extschema@.outbox) IS
+	'Renders an outbox event as a CloudEvents 1.0 structured JSON object';
+
 CREATE FUNCTION @extschema@.uuid_generate_v7()
 RETURNS uuid
 AS 'MODULE_PATHNAME', 'order_mgmt_uuid_generate_v7'

@@ -7,16 +7,25 @@
  * the transaction that makes the change: a time-ordered event id, the
  * Debezium outbox columns (aggregatetype, aggregateid, type, payload),
  * the order's version and the contract version.  The payload is exactly
- * the v1.0.0 schema of the event, with RFC 3339 UTC timestamps.  Once the
- * row is written, notify.c announces it at commit.
+ * the v1.0.0 schema of the event, with RFC 3339 UTC timestamps.
+ *
+ * order_mgmt.event_mode chooses where the event goes: the outbox row, a
+ * transactional logical decoding message (prefix "order_mgmt", the event
+ * as a CloudEvent, no table write at all), or both.  Either way notify.c
+ * announces it at commit.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
+#include "replication/message.h"
+
+#include "cloudevents.h"
 #include "events.h"
 #include "json_out.h"
 #include "notify.h"
+#include "order_mgmt.h"
 #include "uuid7.h"
 
 /* what each kind of event is called, and the channel it is announced on */
@@ -98,20 +107,49 @@ events_build_payload(OrderEventKind kind, const StoredOrder *order)
 	return JsonbValueToJsonb(result);
 }
 
-/* Write the event for order's current state to the outbox and announce it. */
+/* Emit the event as a transactional logical decoding message. */
+static void
+emit_message(const pg_uuid_t *event_id, const char *type,
+			 const StoredOrder *order, TimestampTz occurred_at, Jsonb *payload)
+{
+	Jsonb	   *event;
+	char	   *text;
+
+	/* an event no decoder can ever read would be a change without its event */
+	if (!XLogLogicalInfoActive())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("order_mgmt.event_mode \"%s\" needs wal_level = logical",
+						om_event_mode == OM_EVENTS_BOTH ? "outbox_and_message" : "message"),
+				 errdetail("Events written as logical decoding messages cannot be read at a lower wal_level."),
+				 errhint("Set wal_level = logical and restart, or set order_mgmt.event_mode = outbox.")));
+
+	event = cloudevent_build(event_id, type, &order->order_id, occurred_at,
+							 order->version, payload);
+	text = JsonbToCString(NULL, &event->root, VARSIZE(event));
+	LogLogicalMessage(OM_MESSAGE_PREFIX, text, strlen(text), true);
+}
+
+/*
+ * Write the event for order's current state where order_mgmt.event_mode
+ * says, and announce it.
+ */
 void
 events_emit(OrderEventKind kind, const StoredOrder *order)
 {
 	const EventKindInfo *info = &event_kinds[kind];
+	TimestampTz occurred_at = event_time(kind, order);
 	pg_uuid_t	event_id;
 	Jsonb	   *payload;
-	int64		position;
+	int64		position = -1;
 
 	uuid7_generate(&event_id);
 	payload = events_build_payload(kind, order);
-	position = store_insert_event(&event_id, &order->order_id, info->type,
-								  payload, order->version,
-								  event_time(kind, order));
+	if (om_event_mode != OM_EVENTS_MESSAGE)
+		position = store_insert_event(&event_id, &order->order_id, info->type,
+									  payload, order->version, occurred_at);
+	if (om_event_mode != OM_EVENTS_OUTBOX)
+		emit_message(&event_id, info->type, order, occurred_at, payload);
 	notify_event(info->channel, info->type, &event_id, &order->order_id,
 				 position);
 }

@@ -5,7 +5,8 @@
  *
  * Listeners LISTEN on order_created, order_completed or order_cancelled.
  * A notification is a small JSON object that points at the event (its
- * id, order id, type and outbox position), never the order itself:
+ * id, order id, type and, when it has an outbox row, its position), never
+ * the order itself:
  * NOTIFY payloads are limited and a listener reads what it needs from the
  * outbox.  PostgreSQL delivers notifications only when the transaction
  * commits, so a rolled-back change notifies nobody.
@@ -23,7 +24,10 @@
 #include "order_mgmt.h"
 #include "uuid7.h"
 
-/* Queue a notification on channel for when the transaction commits. */
+/*
+ * Queue a notification on channel for when the transaction commits;
+ * position < 0 means the event has no outbox row.
+ */
 void
 notify_event(const char *channel, const char *type, const pg_uuid_t *event_id,
 			 const pg_uuid_t *order_id, int64 position)
@@ -37,8 +41,13 @@ notify_event(const char *channel, const char *type, const pg_uuid_t *event_id,
 
 	uuid_format(event_id, event_text);
 	uuid_format(order_id, order_text);
-	snprintf(payload, sizeof(payload),
-			 "{\"eventId\":\"%s\",\"orderId\":\"%s\",\"type\":\"%s\",\"position\":" INT64_FORMAT "}",
-			 event_text, order_text, type, position);
+	if (position >= 0)
+		snprintf(payload, sizeof(payload),
+				 "{\"eventId\":\"%s\",\"orderId\":\"%s\",\"type\":\"%s\",\"position\":" INT64_FORMAT "}",
+				 event_text, order_text, type, position);
+	else
+		snprintf(payload, sizeof(payload),
+				 "{\"eventId\":\"%s\",\"orderId\":\"%s\",\"type\":\"%s\"}",
+				 event_text, order_text, type);
 	Async_Notify(channel, payload);
 }

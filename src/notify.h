@@ -12,7 +12,7 @@
 
 #include "utils/uuid.h"
 
-/* queue a notification on channel, sent if and when the transaction commits */
+/* queue a notification on channel, sent at commit; position -1: no outbox row */
 extern void notify_event(const char *channel, const char *type,
 						 const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 						 int64 position);

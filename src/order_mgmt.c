@@ -18,9 +18,17 @@
 
 PG_MODULE_MAGIC;
 
+int			om_event_mode = OM_EVENTS_OUTBOX;
 int			om_notify_mode = OM_NOTIFY_ON;
 int			om_max_lines_per_order = 1000;
 int			om_max_command_bytes = 1024 * 1024;
+
+static const struct config_enum_entry event_mode_options[] = {
+	{"outbox", OM_EVENTS_OUTBOX, false},
+	{"message", OM_EVENTS_MESSAGE, false},
+	{"outbox_and_message", OM_EVENTS_BOTH, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry notify_mode_options[] = {
 	{"off", OM_NOTIFY_OFF, false},
@@ -34,6 +42,18 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	DefineCustomEnumVariable("order_mgmt.event_mode",
+							 "Where lifecycle events are written.",
+							 "\"outbox\" inserts a row into order_mgmt.outbox; \"message\" emits a "
+							 "transactional logical decoding message with prefix \"order_mgmt\" "
+							 "carrying the event as a CloudEvent, and writes no row; \"outbox_and_message\" does both.",
+							 &om_event_mode,
+							 OM_EVENTS_OUTBOX,
+							 event_mode_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomEnumVariable("order_mgmt.notifications",
 							 "Sends a notification on the order channels when a lifecycle event commits.",
 							 "\"on\" notifies order_created, order_completed or order_cancelled at commit; "

@@ -26,7 +26,19 @@ typedef enum OmNotifyMode
 	OM_NOTIFY_ON
 } OmNotifyMode;
 
+/* values of order_mgmt.event_mode: where lifecycle events are written */
+typedef enum OmEventMode
+{
+	OM_EVENTS_OUTBOX,			/* a row in order_mgmt.outbox */
+	OM_EVENTS_MESSAGE,			/* a transactional logical decoding message */
+	OM_EVENTS_BOTH				/* both */
+} OmEventMode;
+
+/* prefix of the logical decoding messages that carry events */
+#define OM_MESSAGE_PREFIX "order_mgmt"
+
 /* settings, see order_mgmt.c */
+extern int	om_event_mode;
 extern int	om_notify_mode;
 extern int	om_max_lines_per_order;
 extern int	om_max_command_bytes;

@@ -1,0 +1,93 @@
+# order_mgmt.event_mode on a server whose wal_level is below logical, and
+# what a real listener receives for an event that has no outbox row.
+#
+# A logical decoding message written at wal_level = replica could never be
+# decoded: an order change whose event goes only there would be a change
+# without its event.  So message modes refuse the change (55000) and write
+# nothing; the outbox mode keeps working.
+
+use strict;
+use warnings;
+
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('replica_wal');
+$node->init;
+$node->append_conf('postgresql.conf', "wal_level = replica\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
+
+# A CreateOrder command for cart number $n.
+sub command
+{
+	my ($n) = @_;
+	my $cart = sprintf('d4000000-0000-4000-8000-%012d', $n);
+	return
+	    qq('{"cartId": "$cart", "customerId": "c4000000-0000-4000-8000-000000000001", )
+	  . qq("items": [{"productId": "a4000000-0000-4000-8000-000000000001", "quantity": 1, "unitPrice": 700}], )
+	  . qq("total": 700, "currency": "USD"}');
+}
+
+# counts of orders and events
+sub counts
+{
+	return $node->safe_psql('postgres',
+		'SELECT (SELECT count(*) FROM order_mgmt.orders) || \'/\' || '
+		  . '(SELECT count(*) FROM order_mgmt.outbox)');
+}
+
+is($node->safe_psql('postgres', 'SHOW wal_level'), 'replica', 'server runs at wal_level replica');
+
+foreach my $mode ('message', 'outbox_and_message')
+{
+	my ($ret, $stdout, $stderr) = $node->psql('postgres',
+		"SET order_mgmt.event_mode = $mode; SELECT order_mgmt.create_order(" . command(1) . ')',
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	isnt($ret, 0, "create_order fails in mode $mode");
+	like($stderr, qr/ERROR:  55000: order_mgmt.event_mode "$mode" needs wal_level = logical/,
+		"mode $mode: SQLSTATE 55000 names the setting and wal_level");
+	is(counts(), '0/0', "mode $mode: no order and no event were written");
+}
+
+# the outbox mode works at any wal_level
+my $order = $node->safe_psql('postgres', 'SELECT order_mgmt.create_order(' . command(2) . ')');
+like($order, qr/^[0-9a-f-]{36}$/, 'outbox mode creates the order');
+is(counts(), '1/1', 'one order, one outbox event');
+
+# a cancel in message mode is refused too, and leaves the order as it was
+my ($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SET order_mgmt.event_mode = message; SELECT order_mgmt.cancel_order('$order', 'FRAUD')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($stderr, qr/ERROR:  55000: /, 'cancel in message mode fails with 55000');
+is($node->safe_psql('postgres', "SELECT status || ' v' || version FROM order_mgmt.orders WHERE order_id = '$order'"),
+	'CREATED v1', 'the order is unchanged');
+
+# with wal_level = logical, a message-only event still notifies, without a position
+$node->append_conf('postgresql.conf', "wal_level = logical\n");
+$node->restart;
+my $listener = $node->background_psql('postgres');
+$listener->query_safe('LISTEN order_cancelled');
+$node->safe_psql('postgres',
+	"SET order_mgmt.event_mode = message; SELECT order_mgmt.cancel_order('$order', 'FRAUD')");
+my $seen = '';
+foreach my $try (1 .. 100)
+{
+	$seen .= $listener->query_safe('SELECT 1') . "\n" . $listener->{stdout};
+	last if $seen =~ /Asynchronous notification "order_cancelled"/;
+	select(undef, undef, undef, 0.05);
+}
+# psql prints notifications on stdout after a query
+my ($payload) = $seen =~ /Asynchronous notification "order_cancelled" with payload "(.*)" received/;
+ok(defined $payload, 'the listener received order_cancelled');
+my $note = JSON::PP->new->decode($payload // '{}');
+is_deeply([ sort keys %$note ], [ 'eventId', 'orderId', 'type' ],
+	'a message-only event is announced without a position');
+is($note->{orderId}, $order, 'the notification names the order');
+is(counts(), '1/1', 'message mode wrote no outbox row for the cancellation');
+$listener->quit;
+
+$node->stop;
+done_testing();
