@@ -20,7 +20,7 @@ PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
 
 # pg_regress suites in sql/ with results in expected/
 REGRESS = setup create_order create_order_errors lifecycle lifecycle_errors \
-	direct_dml get_order settings event_modes
+	direct_dml get_order settings event_modes security
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/test.conf
 
 # isolation specs in test/isolation/specs with results in test/isolation/expected
@@ -32,13 +32,14 @@ ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter \
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter \
 	-Wmissing-prototypes
 ifdef WERROR
-PG_CPPFLAGS += -Werror
+PG_CFLAGS += -Werror
 endif
 
-EXTRA_CLEAN = tmp_check_regress results regression.diffs regression.out
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs \
+	regression.out installcheck.log
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -174,6 +174,11 @@ SELECT order_mgmt.create_order(jsonb_set(:'good', '{items,1,unitPrice}', '-1'));
 \echo :LAST_ERROR_SQLSTATE
 SELECT order_mgmt.create_order(jsonb_set(:'good', '{items,1,unitPrice}', '0.5'));
 \echo :LAST_ERROR_SQLSTATE
+-- a negative price is 22023 however large it is: -1e30, and negative total
+SELECT order_mgmt.create_order(jsonb_set(:'good', '{items,1,unitPrice}', '-1e30'));
+\echo :LAST_ERROR_SQLSTATE
+SELECT order_mgmt.create_order(jsonb_set(:'good', '{total}', '-1e30'));
+\echo :LAST_ERROR_SQLSTATE
 -- unitPrice 1e30, beyond int64: 22003
 SELECT order_mgmt.create_order(jsonb_set(:'good', '{items,1,unitPrice}', '1e30'));
 \echo :LAST_ERROR_SQLSTATE

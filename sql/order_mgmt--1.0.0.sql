@@ -3,6 +3,48 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION order_mgmt" to load this file. \quit
 
+-- Refuse a schema someone else prepared.  CREATE EXTENSION reuses an existing
+-- schema of this name; if another role owned it, that role could later swap
+-- the tables under the SECURITY DEFINER functions.  The schema must be new
+-- (CREATE EXTENSION then makes it, owned by the installing role) or empty and
+-- owned by the installing role or a superuser.
+DO $$
+DECLARE
+	target pg_catalog.oid;
+	owner_ok boolean;
+	objects bigint;
+BEGIN
+	SELECT n.oid,
+		   n.nspowner OPERATOR(pg_catalog.=) r.oid OR owner.rolsuper
+	  INTO target, owner_ok
+	  FROM pg_catalog.pg_namespace n
+	  JOIN pg_catalog.pg_roles owner ON owner.oid OPERATOR(pg_catalog.=) n.nspowner
+	  JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) CURRENT_USER
+	 WHERE n.nspname OPERATOR(pg_catalog.=) pg_catalog.current_schema();
+	SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c
+			 WHERE c.relnamespace OPERATOR(pg_catalog.=) target)
+		 OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc p
+			 WHERE p.pronamespace OPERATOR(pg_catalog.=) target)
+		 OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type t
+			 WHERE t.typnamespace OPERATOR(pg_catalog.=) target)
+		 OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_operator o
+			 WHERE o.oprnamespace OPERATOR(pg_catalog.=) target)
+	  INTO objects;
+	IF NOT owner_ok OR objects OPERATOR(pg_catalog.>) 0 THEN
+		RAISE EXCEPTION 'schema "%" was not prepared for order_mgmt', pg_catalog.current_schema()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = pg_catalog.format('The schema is owned by %s and holds %s objects; '
+											 'order_mgmt needs a new or empty schema owned by the installing role or a superuser.',
+											 (SELECT r.rolname FROM pg_catalog.pg_roles r
+											   WHERE r.oid OPERATOR(pg_catalog.=)
+													 (SELECT n.nspowner FROM pg_catalog.pg_namespace n
+													   WHERE n.oid OPERATOR(pg_catalog.=) target)),
+											 objects),
+				  HINT = 'Drop the schema, or let CREATE EXTENSION create it.';
+	END IF;
+END
+$$;
+
 -- Every name below is schema-qualified and every operator is written as
 -- OPERATOR(pg_catalog.x): nothing in a caller's search_path, nor anything
 -- planted in it, can change what these objects mean.
@@ -191,7 +233,9 @@ CREATE TRIGGER outbox_forbid_update BEFORE UPDATE ON @extschema@.outbox
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.forbid_change();
 
 ------------------------------------------------------------------------
--- Privileges: nothing is open to PUBLIC; see the README's role model
+-- Privileges: the order functions and triggers are not open to PUBLIC;
+-- uuid_generate_v7(), currency_codes() and cloudevent() are harmless and stay
+-- open
 ------------------------------------------------------------------------
 
 REVOKE ALL ON FUNCTION @extschema@.create_order(jsonb) FROM PUBLIC;

@@ -160,6 +160,25 @@ read_uuid(JsonbContainer *object, const char *key, const char *field,
 						   field, shown_value(v))));
 }
 
+/* True if a JSON number is below zero. */
+static bool
+numeric_is_negative(Numeric num)
+{
+	static Numeric zero = NULL;
+
+	if (numeric_is_nan(num))
+		return false;
+	if (zero == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		zero = int64_to_numeric(0);
+		MemoryContextSwitchTo(old);
+	}
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(num),
+											 NumericGetDatum(zero))) < 0;
+}
+
 /* Convert a JSON number to int64: false if it is fractional or out of range. */
 static bool
 numeric_to_int64_exact(Numeric num, int64 *out, bool *fractional)
@@ -207,6 +226,11 @@ read_integer(JsonbContainer *object, const char *key, const char *field,
 
 	if (v->type != jbvNumeric)
 		reject_type(field, "an integer", v);
+	if (min >= 0 && numeric_is_negative(v->val.numeric))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: field \"%s\" %s", field, rule),
+				 errdetail("Field \"%s\" is %s.", field, shown_value(v))));
 	if (!numeric_to_int64_exact(v->val.numeric, &value, &fractional))
 	{
 		if (fractional)
@@ -464,7 +488,6 @@ command_read_create_order(Jsonb *command, CreateOrderCommand *out)
 	int			nitems;
 	int			i;
 
-	command_check_size(VARSIZE(command));
 	if (!JB_ROOT_IS_OBJECT(command))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

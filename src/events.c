@@ -19,7 +19,10 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
+#include "miscadmin.h"
 #include "replication/message.h"
+#include "replication/slot.h"
+#include "storage/lwlock.h"
 
 #include "cloudevents.h"
 #include "events.h"
@@ -107,7 +110,30 @@ events_build_payload(OrderEventKind kind, const StoredOrder *order)
 	return JsonbValueToJsonb(result);
 }
 
-/* Emit the event as a transactional logical decoding message. */
+/* True if a logical replication slot exists for this database. */
+static bool
+logical_slot_exists(void)
+{
+	bool		found = false;
+	int			i;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (i = 0; i < max_replication_slots && !found; i++)
+	{
+		ReplicationSlot *slot = &ReplicationSlotCtl->replication_slots[i];
+
+		found = slot->in_use && slot->data.database == MyDatabaseId;
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	return found;
+}
+
+/*
+ * Emit the event as a transactional logical decoding message.  A message
+ * that no decoder will ever read would make a change without its event,
+ * so without logical decoding, or in message-only mode with no logical
+ * slot on this database to keep it, the change is refused.
+ */
 static void
 emit_message(const pg_uuid_t *event_id, const char *type,
 			 const StoredOrder *order, TimestampTz occurred_at, Jsonb *payload)
@@ -115,7 +141,6 @@ emit_message(const pg_uuid_t *event_id, const char *type,
 	Jsonb	   *event;
 	char	   *text;
 
-	/* an event no decoder can ever read would be a change without its event */
 	if (!XLogLogicalInfoActive())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -123,6 +148,12 @@ emit_message(const pg_uuid_t *event_id, const char *type,
 						om_event_mode == OM_EVENTS_BOTH ? "outbox_and_message" : "message"),
 				 errdetail("Events written as logical decoding messages cannot be read at a lower wal_level."),
 				 errhint("Set wal_level = logical and restart, or set order_mgmt.event_mode = outbox.")));
+	if (om_event_mode == OM_EVENTS_MESSAGE && !logical_slot_exists())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("order_mgmt.event_mode \"message\" needs a logical replication slot on this database"),
+				 errdetail("With no slot, the event's message would be read by no one and the order change would have no event."),
+				 errhint("Create the consumer's slot first, or set order_mgmt.event_mode = outbox_and_message.")));
 
 	event = cloudevent_build(event_id, type, &order->order_id, occurred_at,
 							 order->version, payload);

@@ -28,8 +28,10 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "tcop/pquery.h"
 #include "utils/builtins.h"
+#include "utils/acl.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -78,16 +80,17 @@ running_copy_into(Relation rel)
 		return false;
 	copy = (CopyStmt *) stmt->utilityStmt;
 	return copy->is_from && copy->relation != NULL &&
-		RangeVarGetRelid(copy->relation, NoLock, true) == RelationGetRelid(rel);
+		RangeVarGetRelid(copy->relation, NoLock, true) == RelationGetRelid(rel) &&
+		(superuser() || pg_class_ownercheck(RelationGetRelid(rel), GetUserId()));
 }
 
 PG_FUNCTION_INFO_V1(order_mgmt_guard_insert);
 
 /*
  * Trigger: refuse INSERT into orders, order_lines or outbox unless
- * order_mgmt itself is writing.  COPY FROM into the table itself is let
- * through: it is how pg_restore reloads orders with their events, and only
- * the tables' owner can run it.
+ * order_mgmt itself is writing.  COPY FROM into the table itself, by its
+ * owner or a superuser, is let through: it is how pg_restore reloads
+ * orders with their events.
  */
 Datum
 order_mgmt_guard_insert(PG_FUNCTION_ARGS)
@@ -230,7 +233,7 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 	char	   *reason;
 	bool		isnull;
 	int32		old_version;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz now;
 	int			cols[3];
 	Datum		values[3];
 	bool		nulls[3];
@@ -289,6 +292,10 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 
 	old_version = DatumGetInt32(heap_getattr(oldtup, SPI_fnumber(desc, "version"),
 											 desc, &isnull));
+	/* now(), but never before the order was created (an older transaction) */
+	now = Max(GetCurrentTransactionStartTimestamp(),
+			  DatumGetTimestampTz(heap_getattr(oldtup, SPI_fnumber(desc, "created_at"),
+											   desc, &isnull)));
 	cols[0] = SPI_fnumber(desc, "version");
 	values[0] = Int32GetDatum(old_version + 1);
 	nulls[0] = false;
@@ -314,6 +321,8 @@ order_mgmt_orders_after_update(PG_FUNCTION_ARGS)
 	StoredOrder order;
 	char	   *old_status;
 	OrderEventKind kind;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -327,9 +336,26 @@ order_mgmt_orders_after_update(PG_FUNCTION_ARGS)
 		elog(ERROR, "unexpected order transition from %s to %s",
 			 old_status, order.status);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	events_emit(kind, &order);
-	SPI_finish();
+	/*
+	 * Write the event as the table's owner: whoever may change an order's
+	 * status must get its event written, without being able to write
+	 * events of their own.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(td->tg_relation->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		events_emit(kind, &order);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	return PointerGetDatum(NULL);
 }

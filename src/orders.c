@@ -80,14 +80,15 @@ orders_check_reason(const char *reason)
 						   "OUT_OF_STOCK and FRAUD.")));
 }
 
-/* ereport that argument argname must not be NULL. */
+/* ereport that argument argname of function must not be NULL. */
 static void
 pg_attribute_noreturn()
 report_null_argument(const char *function, const char *argname)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-			 errmsg("%s of %s must not be null", argname, function)));
+			 errmsg("null value not allowed for argument \"%s\" of %s()",
+					argname, function)));
 }
 
 /* The order create_order writes, as the event builder sees it. */

@@ -65,9 +65,26 @@ like($stderr, qr/ERROR:  55000: /, 'cancel in message mode fails with 55000');
 is($node->safe_psql('postgres', "SELECT status || ' v' || version FROM order_mgmt.orders WHERE order_id = '$order'"),
 	'CREATED v1', 'the order is unchanged');
 
-# with wal_level = logical, a message-only event still notifies, without a position
+# with wal_level = logical but no logical slot on the database, message-only
+# mode would still write events nobody can ever read: refused too
 $node->append_conf('postgresql.conf', "wal_level = logical\n");
 $node->restart;
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SET order_mgmt.event_mode = message; SELECT order_mgmt.cancel_order('$order', 'FRAUD')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($stderr, qr/ERROR:  55000: order_mgmt.event_mode "message" needs a logical replication slot on this database/,
+	'message mode without a slot fails with 55000');
+is($node->safe_psql('postgres', "SELECT status FROM order_mgmt.orders WHERE order_id = '$order'"),
+	'CREATED', 'the order is unchanged');
+# outbox_and_message needs no slot: the outbox row keeps the event
+is($node->safe_psql('postgres',
+	'SET order_mgmt.event_mode = outbox_and_message; SELECT order_mgmt.create_order(' . command(3) . ') IS NOT NULL'),
+	't', 'outbox_and_message works without a slot');
+is(counts(), '2/2', 'its outbox row was written');
+
+# with a slot, a message-only event is written and notifies, without a position
+$node->safe_psql('postgres',
+	"SELECT pg_create_logical_replication_slot('order_mgmt_test', 'test_decoding')");
 my $listener = $node->background_psql('postgres');
 $listener->query_safe('LISTEN order_cancelled');
 $node->safe_psql('postgres',
@@ -86,8 +103,13 @@ my $note = JSON::PP->new->decode($payload // '{}');
 is_deeply([ sort keys %$note ], [ 'eventId', 'orderId', 'type' ],
 	'a message-only event is announced without a position');
 is($note->{orderId}, $order, 'the notification names the order');
-is(counts(), '1/1', 'message mode wrote no outbox row for the cancellation');
+is(counts(), '2/2', 'message mode wrote no outbox row for the cancellation');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM pg_logical_slot_get_changes('order_mgmt_test', NULL, NULL) "
+	  . "WHERE data LIKE 'message: transactional: 1 prefix: order_mgmt%OrderCancelled%'"),
+	'1', 'the slot decodes the OrderCancelled message');
 $listener->quit;
+$node->safe_psql('postgres', "SELECT pg_drop_replication_slot('order_mgmt_test')");
 
 $node->stop;
 done_testing();
