@@ -30,8 +30,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "tcop/pquery.h"
-#include "utils/builtins.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -170,16 +170,6 @@ column_unchanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
 	return datumIsEqual(oldval, newval, attr->attbyval, attr->attlen);
 }
 
-/* A text column as a C string, or NULL. */
-static char *
-text_column(HeapTuple tuple, TupleDesc desc, const char *name)
-{
-	bool		isnull;
-	Datum		d = heap_getattr(tuple, SPI_fnumber(desc, name), desc, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
-}
-
 /* ereport that an UPDATE changed column of order_id, which it may not. */
 static void
 pg_attribute_noreturn()
@@ -205,15 +195,6 @@ report_fixed_column(HeapTuple tuple, TupleDesc desc, const char *column,
 					   "change the status to complete or cancel the order.")));
 }
 
-/* True if status is one of the contract's statuses. */
-static bool
-is_status(const char *status)
-{
-	return strcmp(status, OM_STATUS_CREATED) == 0 ||
-		strcmp(status, OM_STATUS_COMPLETED) == 0 ||
-		strcmp(status, OM_STATUS_CANCELLED) == 0;
-}
-
 PG_FUNCTION_INFO_V1(order_mgmt_orders_before_update);
 
 /*
@@ -232,6 +213,7 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 	char	   *new_status;
 	char	   *reason;
 	bool		isnull;
+	OrderEventKind kind;
 	int32		old_version;
 	TimestampTz now;
 	int			cols[3];
@@ -247,9 +229,9 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 		if (!column_unchanged(oldtup, newtup, desc, essential_columns[i]))
 			report_fixed_column(oldtup, desc, essential_columns[i], true);
 
-	old_status = text_column(oldtup, desc, "status");
-	new_status = text_column(newtup, desc, "status");
-	if (new_status == NULL || !is_status(new_status))
+	old_status = store_text_column(oldtup, desc, "status");
+	new_status = store_text_column(newtup, desc, "status");
+	if (new_status == NULL || !events_kind_for_status(new_status, &kind))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid order status \"%s\"", new_status ? new_status : "NULL"),
@@ -274,7 +256,7 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 							old_status, new_status);
 	}
 
-	reason = text_column(newtup, desc, "cancellation_reason");
+	reason = store_text_column(newtup, desc, "cancellation_reason");
 	if (strcmp(new_status, OM_STATUS_CANCELLED) == 0)
 	{
 		if (reason == NULL)
@@ -328,7 +310,7 @@ order_mgmt_orders_after_update(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		elog(ERROR, "order_mgmt_orders_after_update must fire AFTER UPDATE FOR EACH ROW");
 
-	old_status = text_column(td->tg_trigtuple, desc, "status");
+	old_status = store_text_column(td->tg_trigtuple, desc, "status");
 	store_order_from_tuple(td->tg_newtuple, desc, &order);
 	if (strcmp(old_status, order.status) == 0)
 		return PointerGetDatum(NULL);

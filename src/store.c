@@ -117,7 +117,7 @@ store_insert_order(const pg_uuid_t *order_id, const CreateOrderCommand *cmd,
 	Oid			argtypes[8] = {UUIDOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
 	TEXTOID, TIMESTAMPTZOID, BYTEAOID};
 	Datum		values[8];
-	char		nulls[8] = "        ";
+	char		nulls[8];
 	SPIPlanPtr	plan;
 
 	plan = prepare_once(&insert_order_plan,
@@ -127,6 +127,7 @@ store_insert_order(const pg_uuid_t *order_id, const CreateOrderCommand *cmd,
 						"VALUES ($1, $2, $3, 'CREATED', $4, $5, $6, 1, $7, $8) "
 						"ON CONFLICT (cart_id) DO NOTHING RETURNING 1",
 						8, argtypes);
+	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(order_id);
 	values[1] = UUIDPGetDatum(&cmd->cart_id);
 	values[2] = UUIDPGetDatum(&cmd->customer_id);
@@ -255,7 +256,7 @@ store_transition_order(const pg_uuid_t *order_id, const char *new_status,
 {
 	Oid			argtypes[4] = {UUIDOID, TEXTOID, TEXTOID, INT4OID};
 	Datum		values[4];
-	char		nulls[4] = "    ";
+	char		nulls[4];
 	bool		isnull;
 	SPIPlanPtr	plan;
 
@@ -266,6 +267,7 @@ store_transition_order(const pg_uuid_t *order_id, const char *new_status,
 						"AND ($4 IS NULL OR version OPERATOR(pg_catalog.=) $4) "
 						"RETURNING version",
 						4, argtypes);
+	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(order_id);
 	values[1] = CStringGetTextDatum(new_status);
 	if (reason)
@@ -295,9 +297,9 @@ order_column(HeapTuple tuple, TupleDesc desc, const char *name, bool *isnull)
 	return SPI_getbinval(tuple, desc, attno, isnull);
 }
 
-/* Fetch a text column as a C string, or NULL. */
-static char *
-order_text_column(HeapTuple tuple, TupleDesc desc, const char *name)
+/* Fetch a text column of an order row as a C string, or NULL. */
+char *
+store_text_column(HeapTuple tuple, TupleDesc desc, const char *name)
 {
 	bool		isnull;
 	Datum		d = order_column(tuple, desc, name, &isnull);
@@ -315,19 +317,19 @@ store_order_from_tuple(HeapTuple tuple, TupleDesc desc, StoredOrder *order)
 	order->order_id = *DatumGetUUIDP(order_column(tuple, desc, "order_id", &isnull));
 	order->cart_id = *DatumGetUUIDP(order_column(tuple, desc, "cart_id", &isnull));
 	order->customer_id = *DatumGetUUIDP(order_column(tuple, desc, "customer_id", &isnull));
-	order->status = order_text_column(tuple, desc, "status");
+	order->status = store_text_column(tuple, desc, "status");
 	order->version = DatumGetInt32(order_column(tuple, desc, "version", &isnull));
 	order->total = DatumGetInt64(order_column(tuple, desc, "total", &isnull));
-	currency = order_text_column(tuple, desc, "currency");
+	currency = store_text_column(tuple, desc, "currency");
 	strlcpy(order->currency, currency, sizeof(order->currency));
 	order->payment_authorization_id =
-		order_text_column(tuple, desc, "payment_authorization_id");
+		store_text_column(tuple, desc, "payment_authorization_id");
 	order->created_at = DatumGetTimestampTz(order_column(tuple, desc, "created_at", &isnull));
 	order->completed_at = DatumGetTimestampTz(order_column(tuple, desc, "completed_at", &isnull));
 	order->completed = !isnull;
 	order->cancelled_at = DatumGetTimestampTz(order_column(tuple, desc, "cancelled_at", &isnull));
 	order->cancelled = !isnull;
-	order->cancellation_reason = order_text_column(tuple, desc, "cancellation_reason");
+	order->cancellation_reason = store_text_column(tuple, desc, "cancellation_reason");
 	order->nlines = -1;
 	order->lines = NULL;
 }

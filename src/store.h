@@ -78,6 +78,9 @@ extern bool store_transition_order(const pg_uuid_t *order_id,
 extern bool store_read_order(const pg_uuid_t *order_id, bool with_lines,
 							 bool fresh_snapshot, StoredOrder *order);
 
+/* a text column of an order row as a C string, or NULL */
+extern char *store_text_column(HeapTuple tuple, TupleDesc desc, const char *name);
+
 /* decode a row of order_mgmt.orders into *order (lines not read) */
 extern void store_order_from_tuple(HeapTuple tuple, TupleDesc desc,
 								   StoredOrder *order);
