@@ -20,11 +20,11 @@ PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
 
 # pg_regress suites in sql/ with results in expected/
 REGRESS = setup create_order create_order_errors lifecycle lifecycle_errors \
-	direct_dml get_order settings event_modes security
+	direct_dml get_order settings event_modes consumers security
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/test.conf
 
 # isolation specs in test/isolation/specs with results in test/isolation/expected
-ISOLATION = cancel_vs_complete create_same_cart read_during_transition
+ISOLATION = cancel_vs_complete create_same_cart read_during_transition consumer_no_skip
 ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 	--temp-config=test/test.conf --load-extension=order_mgmt
 

@@ -196,6 +196,315 @@ COMMENT ON VIEW @extschema@.currencies IS
 	'The ISO 4217 codes create_order accepts, with their minor-unit exponents';
 
 ------------------------------------------------------------------------
+-- Polling consumers: a commit-ordered feed over the outbox
+------------------------------------------------------------------------
+
+-- Outbox positions are drawn when an event is written, not when its
+-- transaction commits, so "position > last seen" skips an event whose
+-- transaction commits late.  The feed gives each event a second number,
+-- seq, when it first becomes visible to a sequencing round; rounds run one
+-- at a time, so seq follows commit order and a consumer that reads
+-- seq > acked never skips an event.  An order's events are sequenced in
+-- version order: a later version is only ever written after the earlier
+-- one committed, so both are visible together and sorted by position.
+CREATE TABLE @extschema@.event_feed (
+	seq		bigint NOT NULL,
+	position	bigint NOT NULL,
+	CONSTRAINT event_feed_pkey PRIMARY KEY (seq),
+	CONSTRAINT event_feed_position_key UNIQUE (position)
+);
+
+CREATE SEQUENCE @extschema@.event_feed_seq AS bigint OWNED BY @extschema@.event_feed.seq;
+
+COMMENT ON TABLE @extschema@.event_feed IS
+	'Commit-ordered numbering of outbox events for polling consumers';
+
+-- Where the next round starts.  Every position up to low_position is
+-- sequenced or will never exist.  A position drawn but not visible is a
+-- gap: its transaction is running or aborted.  Gaps up to pending_until are
+-- known dead once every transaction older than pending_horizon has ended.
+CREATE TABLE @extschema@.feed_state (
+	singleton	boolean NOT NULL DEFAULT true,
+	low_position	bigint NOT NULL DEFAULT 0,
+	pending_until	bigint,
+	pending_horizon	xid8,
+	CONSTRAINT feed_state_pkey PRIMARY KEY (singleton),
+	CONSTRAINT feed_state_singleton_check CHECK (singleton)
+);
+
+INSERT INTO @extschema@.feed_state DEFAULT VALUES;
+
+CREATE TABLE @extschema@.consumers (
+	name		text NOT NULL,
+	acked_seq	bigint NOT NULL,
+	registered_at	timestamptz NOT NULL,
+	acked_at	timestamptz,
+	CONSTRAINT consumers_pkey PRIMARY KEY (name),
+	CONSTRAINT consumers_name_check CHECK (name OPERATOR(pg_catalog.~) '^[A-Za-z0-9_.:-]{1,63}$')
+);
+
+COMMENT ON TABLE @extschema@.consumers IS
+	'Polling consumers and the feed seq each has acknowledged';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.event_feed', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.event_feed_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.consumers', '');
+
+-- Number the outbox events that became visible since the last round.
+-- Returns how many were numbered, or NULL if another session is numbering.
+CREATE FUNCTION @extschema@.sequence_events()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	st		record;
+	drawn		bigint;
+	snap		pg_catalog.pg_snapshot;
+	added		bigint;
+	dead_until	bigint;
+	new_low		bigint;
+	first_gap	bigint;
+BEGIN
+	IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+		RAISE EXCEPTION 'order_mgmt consumers need READ COMMITTED'
+			USING ERRCODE = 'invalid_transaction_state',
+				  DETAIL = pg_catalog.format('The transaction runs at %s; the feed is numbered from fresh snapshots.',
+											 pg_catalog.current_setting('transaction_isolation')),
+				  HINT = 'Fetch events in a READ COMMITTED transaction.';
+	END IF;
+
+	SELECT * INTO st FROM @extschema@.feed_state FOR UPDATE SKIP LOCKED;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+
+	-- the last position handed out, read before the snapshot below: every
+	-- transaction holding a position up to it had its xid by then
+	SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END INTO drawn
+	  FROM @extschema@.outbox_position_seq s;
+	snap := pg_catalog.pg_current_snapshot();
+
+	INSERT INTO @extschema@.event_feed (seq, position)
+	SELECT pg_catalog.nextval('@extschema@.event_feed_seq'::pg_catalog.regclass), c.position
+	  FROM (SELECT o.position
+			  FROM @extschema@.outbox o
+			 WHERE o.position OPERATOR(pg_catalog.>) st.low_position
+			   AND NOT EXISTS (SELECT FROM @extschema@.event_feed f
+								WHERE f.position OPERATOR(pg_catalog.=) o.position)
+			 ORDER BY o.position) c;
+	GET DIAGNOSTICS added = ROW_COUNT;
+
+	-- how far are the gaps known to be dead?
+	dead_until := st.low_position;
+	IF st.pending_horizon IS NOT NULL
+	   AND pg_catalog.pg_snapshot_xmin(snap) OPERATOR(pg_catalog.>=) st.pending_horizon THEN
+		dead_until := st.pending_until;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip(snap)) THEN
+		dead_until := drawn;
+	END IF;
+	new_low := GREATEST(st.low_position, LEAST(dead_until, drawn));
+
+	-- then over numbered positions, up to the first gap
+	SELECT pg_catalog.min(g) INTO first_gap
+	  FROM pg_catalog.generate_series(new_low OPERATOR(pg_catalog.+) 1, drawn) AS g
+	 WHERE NOT EXISTS (SELECT FROM @extschema@.event_feed f
+						WHERE f.position OPERATOR(pg_catalog.=) g);
+	new_low := CASE WHEN first_gap IS NULL THEN GREATEST(new_low, drawn)
+					ELSE first_gap OPERATOR(pg_catalog.-) 1 END;
+
+	IF new_low OPERATOR(pg_catalog.>=) drawn THEN
+		st.pending_until := NULL;
+		st.pending_horizon := NULL;
+	ELSIF st.pending_horizon IS NULL OR dead_until OPERATOR(pg_catalog.=) st.pending_until THEN
+		-- wait for everything running now before declaring these gaps dead
+		st.pending_until := drawn;
+		st.pending_horizon := pg_catalog.pg_snapshot_xmax(snap);
+	END IF;
+
+	UPDATE @extschema@.feed_state
+	   SET low_position = new_low, pending_until = st.pending_until,
+		   pending_horizon = st.pending_horizon
+	 WHERE singleton;
+	RETURN added;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.sequence_events() IS
+	'Numbers newly visible outbox events in commit order; fetch_events calls it';
+
+-- Register a polling consumer; it starts after the events already
+-- committed, or at the oldest event kept when from_beginning.
+CREATE FUNCTION @extschema@.register_consumer(consumer text, from_beginning boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	start_seq bigint := 0;
+BEGIN
+	IF consumer OPERATOR(pg_catalog.!~) '^[A-Za-z0-9_.:-]{1,63}$' THEN
+		RAISE EXCEPTION 'invalid consumer name "%"', pg_catalog.left(consumer, 80)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A consumer name has 1 to 63 letters, digits or the characters _ . : -';
+	END IF;
+	IF NOT from_beginning THEN
+		PERFORM @extschema@.sequence_events();
+		SELECT COALESCE(pg_catalog.max(f.seq), 0) INTO start_seq FROM @extschema@.event_feed f;
+	END IF;
+	INSERT INTO @extschema@.consumers (name, acked_seq, registered_at)
+	VALUES (consumer, start_seq, pg_catalog.now());
+	RETURN start_seq;
+EXCEPTION WHEN unique_violation THEN
+	RAISE EXCEPTION 'consumer "%" already exists', consumer
+		USING ERRCODE = 'duplicate_object';
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.register_consumer(text, boolean) IS
+	'Registers a polling consumer and returns the feed seq it starts after';
+
+CREATE FUNCTION @extschema@.unregister_consumer(consumer text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM @extschema@.consumers c WHERE c.name OPERATOR(pg_catalog.=) consumer;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'consumer "%" does not exist', consumer USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.unregister_consumer(text) IS
+	'Removes a polling consumer, so retention no longer waits for it';
+
+-- The consumer's next events, in commit order.  The consumer's row stays
+-- locked until the transaction ends, so two workers of one consumer take
+-- turns; acknowledging in the same transaction as the work done with the
+-- events makes that work exactly-once.
+CREATE FUNCTION @extschema@.fetch_events(consumer text, max_events integer DEFAULT 100)
+RETURNS TABLE (seq bigint, id uuid, event_position bigint, type text, aggregateid uuid,
+			   order_version integer, payload jsonb, occurred_at timestamptz)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	acked bigint;
+BEGIN
+	IF consumer IS NULL OR max_events IS NULL THEN
+		RAISE EXCEPTION 'null value not allowed for argument "%" of fetch_events()',
+			CASE WHEN consumer IS NULL THEN 'consumer' ELSE 'max_events' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF max_events OPERATOR(pg_catalog.<) 1 OR max_events OPERATOR(pg_catalog.>) 10000 THEN
+		RAISE EXCEPTION 'max_events must be between 1 and 10000'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('max_events is %s.', max_events);
+	END IF;
+	SELECT c.acked_seq INTO acked FROM @extschema@.consumers c
+	 WHERE c.name OPERATOR(pg_catalog.=) consumer FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'consumer "%" does not exist', consumer
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Register it with order_mgmt.register_consumer().';
+	END IF;
+	PERFORM @extschema@.sequence_events();
+	RETURN QUERY
+		SELECT f.seq, o.id, o.position, o.type, o.aggregateid, o.order_version, o.payload, o.occurred_at
+		  FROM @extschema@.event_feed f
+		  JOIN @extschema@.outbox o ON o.position OPERATOR(pg_catalog.=) f.position
+		 WHERE f.seq OPERATOR(pg_catalog.>) acked
+		 ORDER BY f.seq
+		 LIMIT max_events;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.fetch_events(text, integer) IS
+	'Returns a consumer''s next events after its acknowledged seq, in commit order';
+
+CREATE FUNCTION @extschema@.ack_events(consumer text, upto_seq bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	acked bigint;
+	newest bigint;
+BEGIN
+	IF consumer IS NULL OR upto_seq IS NULL THEN
+		RAISE EXCEPTION 'null value not allowed for argument "%" of ack_events()',
+			CASE WHEN consumer IS NULL THEN 'consumer' ELSE 'upto_seq' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT COALESCE(pg_catalog.max(f.seq), 0) INTO newest FROM @extschema@.event_feed f;
+	IF upto_seq OPERATOR(pg_catalog.>) newest THEN
+		RAISE EXCEPTION 'cannot acknowledge events that were not delivered'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('upto_seq is %s; the newest delivered seq is %s.', upto_seq, newest);
+	END IF;
+	UPDATE @extschema@.consumers c
+	   SET acked_seq = GREATEST(c.acked_seq, upto_seq), acked_at = pg_catalog.now()
+	 WHERE c.name OPERATOR(pg_catalog.=) consumer
+	RETURNING c.acked_seq INTO acked;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'consumer "%" does not exist', consumer USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN acked;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.ack_events(text, bigint) IS
+	'Acknowledges a consumer''s events up to a seq (never moves backwards); returns the acknowledged seq';
+
+-- Retention: remove events every consumer has acknowledged (all events,
+-- when there are no consumers) that are older than keep.
+CREATE FUNCTION @extschema@.purge_events(keep interval DEFAULT '1 hour')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	limit_seq bigint;
+	low bigint;
+	removed bigint;
+BEGIN
+	IF keep OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
+		RAISE EXCEPTION 'keep must not be negative' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT pg_catalog.min(c.acked_seq) INTO limit_seq FROM @extschema@.consumers c;
+	IF limit_seq IS NULL THEN
+		-- no polling consumers: CDC readers took the events from the WAL
+		DELETE FROM @extschema@.outbox o
+		 WHERE o.occurred_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep);
+		GET DIAGNOSTICS removed = ROW_COUNT;
+		DELETE FROM @extschema@.event_feed f
+		 WHERE NOT EXISTS (SELECT FROM @extschema@.outbox o
+							WHERE o.position OPERATOR(pg_catalog.=) f.position);
+		RETURN removed;
+	END IF;
+	SELECT s.low_position INTO low FROM @extschema@.feed_state s;
+	WITH gone AS (
+		DELETE FROM @extschema@.event_feed f
+		 USING @extschema@.outbox o
+		 WHERE o.position OPERATOR(pg_catalog.=) f.position
+		   AND f.seq OPERATOR(pg_catalog.<=) limit_seq
+		   AND f.position OPERATOR(pg_catalog.<=) low
+		   AND o.occurred_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) keep)
+		RETURNING f.position)
+	DELETE FROM @extschema@.outbox o USING gone g
+	 WHERE o.position OPERATOR(pg_catalog.=) g.position;
+	GET DIAGNOSTICS removed = ROW_COUNT;
+	RETURN removed;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.purge_events(interval) IS
+	'Deletes events older than keep that every polling consumer has acknowledged';
+
+------------------------------------------------------------------------
 -- The lifecycle triggers
 ------------------------------------------------------------------------
 
@@ -242,6 +551,12 @@ REVOKE ALL ON FUNCTION @extschema@.create_order(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.cancel_order(uuid, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.complete_order(uuid, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.get_order(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.sequence_events() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.register_consumer(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.unregister_consumer(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.fetch_events(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ack_events(text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.purge_events(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.guard_insert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.forbid_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.orders_before_update() FROM PUBLIC;

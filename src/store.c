@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -241,6 +242,14 @@ store_insert_event(const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 	values[3] = JsonbPGetDatum(payload);
 	values[4] = Int32GetDatum(order_version);
 	values[5] = TimestampTzGetDatum(occurred_at);
+
+	/*
+	 * Have the transaction id before the position is drawn: the consumer
+	 * feed relies on every transaction holding a position having an xid
+	 * older than the moment the position was handed out (see
+	 * order_mgmt.sequence_events in the install script).
+	 */
+	(void) GetTopTransactionId();
 	execute_internal_write(plan, values, NULL);
 	if (SPI_processed != 1)
 		elog(ERROR, "outbox insert returned " UINT64_FORMAT " rows", SPI_processed);
