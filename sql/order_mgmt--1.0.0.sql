@@ -113,7 +113,10 @@ CREATE TABLE @extschema@.outbox (
 	CONSTRAINT outbox_id_key UNIQUE (id),
 	CONSTRAINT outbox_type_check CHECK (type OPERATOR(pg_catalog.=) ANY
 		(ARRAY['OrderCreated', 'OrderCompleted', 'OrderCancelled']::pg_catalog.text[]))
-);
+)
+-- retention deletes from the head all the time: vacuum after a fixed number
+-- of dead rows rather than a fraction of the table, so no vacuum debt builds up
+WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
 
 ALTER SEQUENCE @extschema@.outbox_position_seq OWNED BY @extschema@.outbox.position;
 
@@ -212,7 +215,8 @@ CREATE TABLE @extschema@.event_feed (
 	position	bigint NOT NULL,
 	CONSTRAINT event_feed_pkey PRIMARY KEY (seq),
 	CONSTRAINT event_feed_position_key UNIQUE (position)
-);
+)
+WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
 
 CREATE SEQUENCE @extschema@.event_feed_seq AS bigint OWNED BY @extschema@.event_feed.seq;
 
@@ -230,7 +234,9 @@ CREATE TABLE @extschema@.feed_state (
 	pending_horizon	xid8,
 	CONSTRAINT feed_state_pkey PRIMARY KEY (singleton),
 	CONSTRAINT feed_state_singleton_check CHECK (singleton)
-);
+)
+-- one row, updated by every fetch: keep room for HOT updates
+WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
 
 INSERT INTO @extschema@.feed_state DEFAULT VALUES;
 
