@@ -12,6 +12,7 @@ OBJS = \
 	src/lifecycle.o \
 	src/events.o \
 	src/cloudevents.o \
+	src/feed.o \
 	src/notify.o
 
 EXTENSION = order_mgmt

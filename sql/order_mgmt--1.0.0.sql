@@ -226,7 +226,8 @@ COMMENT ON TABLE @extschema@.event_feed IS
 -- Where the next round starts.  Every position up to low_position is
 -- sequenced or will never exist.  A position drawn but not visible is a
 -- gap: its transaction is running or aborted.  Gaps up to pending_until are
--- known dead once every transaction older than pending_horizon has ended.
+-- known dead once every transaction older than pending_horizon (the next
+-- xid at the time) has ended.
 CREATE TABLE @extschema@.feed_state (
 	singleton	boolean NOT NULL DEFAULT true,
 	low_position	bigint NOT NULL DEFAULT 0,
@@ -256,6 +257,14 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.event_feed', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.event_feed_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.consumers', '');
 
+CREATE FUNCTION @extschema@.next_xact_id()
+RETURNS xid8
+AS 'MODULE_PATHNAME', 'order_mgmt_next_xact_id'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.next_xact_id() IS
+	'The next transaction id to be assigned (used by the consumer feed)';
+
 -- Number the outbox events that became visible since the last round.
 -- Returns how many were numbered, or NULL if another session is numbering.
 CREATE FUNCTION @extschema@.sequence_events()
@@ -266,7 +275,10 @@ AS $$
 DECLARE
 	st		record;
 	drawn		bigint;
+	next_xid	pg_catalog.xid8;
+	own_xid		pg_catalog.xid8;
 	snap		pg_catalog.pg_snapshot;
+	unlisted	bigint;
 	added		bigint;
 	dead_until	bigint;
 	new_low		bigint;
@@ -285,11 +297,14 @@ BEGIN
 		RETURN NULL;
 	END IF;
 
-	-- the last position handed out, read before the snapshot below: every
-	-- transaction holding a position up to it had its xid by then
+	-- the last position handed out: every transaction holding a position up
+	-- to it had its xid before next_xid (an event's xid is always assigned
+	-- before its position is drawn), and the snapshot comes after both
 	SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END INTO drawn
 	  FROM @extschema@.outbox_position_seq s;
-	snap := pg_catalog.pg_current_snapshot();
+	SELECT @extschema@.next_xact_id() INTO next_xid;
+	SELECT pg_catalog.pg_current_snapshot() INTO snap;
+	own_xid := pg_catalog.pg_current_xact_id_if_assigned();
 
 	INSERT INTO @extschema@.event_feed (seq, position)
 	SELECT pg_catalog.nextval('@extschema@.event_feed_seq'::pg_catalog.regclass), c.position
@@ -307,7 +322,18 @@ BEGIN
 	   AND pg_catalog.pg_snapshot_xmin(snap) OPERATOR(pg_catalog.>=) st.pending_horizon THEN
 		dead_until := st.pending_until;
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip(snap)) THEN
+	-- nothing else running below next_xid?  The snapshot lists running xids
+	-- below its xmax; every xid from xmax up to next_xid is running too (all
+	-- completed xids are below xmax), and one of them may be our own
+	unlisted := pg_catalog.int8(next_xid::pg_catalog.text)
+		OPERATOR(pg_catalog.-) pg_catalog.int8(pg_catalog.pg_snapshot_xmax(snap)::pg_catalog.text);
+	IF own_xid IS NOT NULL
+	   AND own_xid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmax(snap)
+	   AND own_xid OPERATOR(pg_catalog.<) next_xid THEN
+		unlisted := unlisted OPERATOR(pg_catalog.-) 1;
+	END IF;
+	IF unlisted OPERATOR(pg_catalog.<=) 0
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip(snap)) THEN
 		dead_until := drawn;
 	END IF;
 	new_low := GREATEST(st.low_position, LEAST(dead_until, drawn));
@@ -326,7 +352,7 @@ BEGIN
 	ELSIF st.pending_horizon IS NULL OR dead_until OPERATOR(pg_catalog.=) st.pending_until THEN
 		-- wait for everything running now before declaring these gaps dead
 		st.pending_until := drawn;
-		st.pending_horizon := pg_catalog.pg_snapshot_xmax(snap);
+		st.pending_horizon := next_xid;
 	END IF;
 
 	UPDATE @extschema@.feed_state
@@ -558,6 +584,7 @@ REVOKE ALL ON FUNCTION @extschema@.cancel_order(uuid, text, integer) FROM PUBLIC
 REVOKE ALL ON FUNCTION @extschema@.complete_order(uuid, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.get_order(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.sequence_events() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.next_xact_id() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.register_consumer(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unregister_consumer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.fetch_events(text, integer) FROM PUBLIC;
