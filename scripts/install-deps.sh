@@ -7,10 +7,13 @@ packages=(
 	make gcc
 	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json
 	libipc-run-perl
+	nodejs npm
 )
 
 missing=()
 for p in "${packages[@]}"; do
+	# a node or npm already installed counts (NodeSource's nodejs provides npm and conflicts with Debian's)
+	case $p in nodejs) command -v node >/dev/null && continue ;; npm) command -v npm >/dev/null && continue ;; esac
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing+=("$p")
 done
