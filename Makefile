@@ -13,7 +13,8 @@ OBJS = \
 	src/events.o \
 	src/cloudevents.o \
 	src/feed.o \
-	src/notify.o
+	src/notify.o \
+	src/notify_worker.o
 
 EXTENSION = order_mgmt
 DATA = sql/order_mgmt--1.0.0.sql

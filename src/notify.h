@@ -10,11 +10,18 @@
 
 #include "postgres.h"
 
+#include "utils/guc.h"
 #include "utils/uuid.h"
 
 /* queue a notification on channel, sent at commit; position -1: no outbox row */
 extern void notify_event(const char *channel, const char *type,
 						 const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 						 int64 position);
+
+/* check hook of order_mgmt.notifications: "background" needs the preload */
+extern bool notify_check_mode(int *newval, void **extra, GucSource source);
+
+/* at preload: transaction callbacks, COMMIT PREPARED hook, shared memory, workers */
+extern void notify_preload_init(void);
 
 #endif							/* OM_NOTIFY_H */

@@ -23,7 +23,8 @@
 typedef enum OmNotifyMode
 {
 	OM_NOTIFY_OFF,
-	OM_NOTIFY_ON
+	OM_NOTIFY_ON,
+	OM_NOTIFY_BACKGROUND		/* sent by the database's notify worker */
 } OmNotifyMode;
 
 /* values of order_mgmt.event_mode: where lifecycle events are written */
@@ -42,5 +43,8 @@ extern int	om_event_mode;
 extern int	om_notify_mode;
 extern int	om_max_lines_per_order;
 extern int	om_max_command_bytes;
+
+/* true when the library was loaded by shared_preload_libraries */
+extern bool om_preloaded;
 
 #endif							/* ORDER_MGMT_H */

@@ -1,0 +1,629 @@
+# order_mgmt.notifications = background: the notify worker sends them.
+#
+# The server preloads order_mgmt, gives database "postgres" a notify worker
+# (order_mgmt.worker_databases) with a small queue (order_mgmt.notify_queue_size
+# = 64, so that it can be made to overflow), and sets notifications =
+# background for every session.  A real LISTEN client (a long-running psql
+# session, as in 001_notifications.pl) checks what arrives: one notification
+# per committed event, with the channel and payload the outbox row says, in
+# commit order, sent by the worker's process and not by the writer's.
+#
+# "Everything has arrived" is known from a barrier: another session commits
+# a barrier order, whose notification goes through the same queue after
+# everything committed before it; the listener polls until it has printed
+# that one.  While the worker is stopped (overflow test), the barrier is a
+# direct NOTIFY om_test_barrier instead, which shows what the writers sent
+# themselves.
+#
+# Also: rolled-back transactions and savepoints announce nothing; a writer
+# can PREPARE TRANSACTION, and its notifications arrive when COMMIT
+# PREPARED commits (never after ROLLBACK PREPARED); a full queue makes the
+# committing transaction notify in-process; the worker is restarted after
+# SIGTERM and after SIGKILL (a crash restart of the server) and delivery
+# resumes; a database without a worker is notified in-process; without the
+# preload, "background" is refused (55000).
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+my $test_conf = slurp_file(dirname(__FILE__) . '/../test.conf');
+my $queue_size = 64;
+
+my $node = PostgreSQL::Test::Cluster->new('notify_background');
+$node->init;
+# the same settings as the pg_regress and isolation instances, plus the
+# preload and the worker
+$node->append_conf('postgresql.conf', $test_conf);
+$node->append_conf(
+	'postgresql.conf', qq(
+shared_preload_libraries = 'order_mgmt'
+order_mgmt.worker_databases = 'postgres'
+order_mgmt.notify_queue_size = $queue_size
+order_mgmt.notifications = background
+restart_after_crash = on
+));
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
+
+my $json = JSON::PP->new;
+
+# the channel each event type is announced on
+my %channel_of = (
+	OrderCreated => 'order_created',
+	OrderCompleted => 'order_completed',
+	OrderCancelled => 'order_cancelled');
+
+# A CreateOrder v1.0.0 command for cart number $n (one line of $quantity).
+sub command
+{
+	my ($n, $quantity) = @_;
+	$quantity //= 1;
+	my $cart = sprintf('ca000000-0000-4000-8000-%012d', $n);
+	my $total = $quantity * 250;
+	return
+	    qq('{"cartId": "$cart", "customerId": "c0000000-0000-4000-8000-000000000001", )
+	  . qq("items": [{"productId": "b0000000-0000-4000-8000-000000000001", )
+	  . qq("quantity": $quantity, "unitPrice": 250}], )
+	  . qq("total": $total, "currency": "EUR"}');
+}
+
+# The PID of the notify worker of database postgres, once it runs (and is
+# not $old_pid).
+sub worker_pid
+{
+	my ($old_pid) = @_;
+	my $not_old = defined $old_pid ? "AND pid <> $old_pid" : '';
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity "
+		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = 'postgres' $not_old"
+	) or die 'the notify worker did not start';
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity "
+		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = 'postgres'"
+	);
+}
+
+my ($listener, $writer, $writer_pid, $worker);
+my $leftover = '';
+
+# A listener on the three order channels and the barrier channel, and a writer.
+sub connect_sessions
+{
+	$listener = $node->background_psql('postgres');
+	$listener->query_safe(
+		'LISTEN order_created; LISTEN order_completed; LISTEN order_cancelled; '
+		  . 'LISTEN om_test_barrier');
+	$writer = $node->background_psql('postgres');
+	$writer_pid = $writer->query_safe('SELECT pg_backend_pid()');
+	$leftover = '';
+	return;
+}
+
+connect_sessions();
+$worker = worker_pid();
+isnt($worker, $writer_pid, 'the notify worker is a process of its own');
+
+# Parse psql's notification lines into { channel, raw, payload, pid }.
+sub parse_notifications
+{
+	my ($output) = @_;
+	my @got;
+	for my $line (split /\n/, $output)
+	{
+		next
+		  unless $line =~
+		  /^Asynchronous notification "([^"]*)"(?: with payload "(.*)")? received from server process with PID (\d+)\.$/;
+		my ($channel, $raw, $pid) = ($1, $2 // '', $3);
+		my $payload = eval { $json->decode($raw) };
+		push @got,
+		  { channel => $channel, raw => $raw, payload => $payload, pid => $pid };
+	}
+	return @got;
+}
+
+# Everything the listener has received on the order channels since the last
+# call, up to a barrier: by default a barrier order committed by another
+# session (it goes through the worker's queue); with direct => 1 a plain
+# NOTIFY om_test_barrier (what the writers sent in-process).
+my $barrier = 0;
+
+sub received
+{
+	my (%opt) = @_;
+	$barrier++;
+	my ($pattern, $barrier_order);
+	if ($opt{direct})
+	{
+		$node->safe_psql('postgres',
+			"NOTIFY om_test_barrier, 'barrier $barrier'");
+		$pattern =
+		  qr/^Asynchronous notification "om_test_barrier" with payload "barrier $barrier" [^\n]*\n/m;
+	}
+	else
+	{
+		$barrier_order = $node->safe_psql('postgres',
+			'SELECT order_mgmt.create_order(' . command(900000 + $barrier) . ')');
+		$pattern =
+		  qr/^Asynchronous notification "order_created" with payload "[^\n]*"orderId":"$barrier_order"[^\n]*\n/m;
+	}
+
+	my $output = $leftover;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	until ($output =~ $pattern)
+	{
+		die "barrier $barrier did not arrive; listener printed:\n$output"
+		  if time() > $deadline;
+		usleep(20_000);
+		$output .= $listener->query_safe('SELECT 1') . "\n";
+	}
+	# keep what came after the barrier for the next call
+	$output =~ $pattern or die 'barrier vanished';
+	my ($start, $end) = ($-[0], $+[0]);
+	$leftover = substr($output, $end);
+	$output = substr($output, 0, $start);
+
+	return grep { $_->{channel} ne 'om_test_barrier' } parse_notifications($output);
+}
+
+# Check that notification $n announces the outbox event of $type for order
+# $order_id, sent by process $pid: right channel, and a payload of exactly
+# eventId, orderId, type and position, equal to the outbox row's.
+sub is_announcement_of
+{
+	my ($n, $type, $order_id, $pid, $what) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	my ($id, $aggregateid, $event_type, $position) = split /\|/,
+	  $node->safe_psql('postgres',
+		"SELECT id, aggregateid, type, position FROM order_mgmt.outbox "
+		  . "WHERE aggregateid = '$order_id' AND type = '$type'");
+
+	is($n->{channel}, $channel_of{$type}, "$what: channel is $channel_of{$type}");
+	is($n->{pid}, $pid, "$what: sent by the expected process");
+	is( join(',', sort keys %{ $n->{payload} // {} }),
+		'eventId,orderId,position,type',
+		"$what: payload has only eventId, orderId, type and position");
+	is($n->{payload}{eventId}, $id, "$what: eventId is the outbox row's id");
+	is($n->{payload}{orderId}, $aggregateid,
+		"$what: orderId is the outbox row's aggregateid");
+	is($n->{payload}{orderId}, $order_id, "$what: orderId is the order's id");
+	is($n->{payload}{type}, $event_type, "$what: type is the outbox row's type");
+	like($n->{raw}, qr/"position":\d+[,}]/, "$what: position is a JSON number");
+	is($n->{payload}{position}, $position,
+		"$what: position is the outbox row's position");
+	return;
+}
+
+# The orderIds of a list of notifications, comma-separated.
+sub order_ids
+{
+	return join(',', map { $_->{payload}{orderId} // '?' } @_);
+}
+
+sub position_of
+{
+	my ($order_id) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT position FROM order_mgmt.outbox WHERE aggregateid = '$order_id' "
+		  . "AND type = 'OrderCreated'");
+}
+
+my @got;
+my $cart = 0;
+
+is($writer->query_safe('SHOW order_mgmt.notifications'),
+	'background', 'the writer runs in background mode');
+
+@got = received();
+is(scalar @got, 0, 'no notification before any change');
+
+# --- committed changes: one notification each, sent by the worker --------
+
+my $order1 = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+@got = received();
+is(scalar @got, 1, 'committed create_order: exactly one notification');
+is_announcement_of($got[0], 'OrderCreated', $order1, $worker, 'create_order');
+isnt($got[0]{pid}, $writer_pid, 'create_order: not sent by the writer');
+
+my $replayed = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command($cart) . ')');
+is($replayed, $order1, 'replayed create_order returns the same order');
+@got = received();
+is(scalar @got, 0, 'replayed create_order: no notification');
+
+my $order2 = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe("SELECT order_mgmt.complete_order('$order2')");
+$writer->query_safe("SELECT order_mgmt.cancel_order('$order1', 'FRAUD')");
+@got = received();
+is(scalar @got, 3, 'create, complete, cancel: three notifications');
+is_announcement_of($got[0], 'OrderCreated', $order2, $worker, 'second create_order');
+is_announcement_of($got[1], 'OrderCompleted', $order2, $worker, 'complete_order');
+is_announcement_of($got[2], 'OrderCancelled', $order1, $worker, 'cancel_order');
+
+# --- rolled back: nothing ---------------------------------------------------
+
+$writer->query_safe('BEGIN');
+$writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe('ROLLBACK');
+@got = received();
+is(scalar @got, 0, 'rolled-back create_order: no notification');
+
+# A savepoint rolled back drops what was queued in it, nested savepoints
+# included; what was queued before it, and after, is sent.
+$writer->query_safe('BEGIN');
+my $kept_before = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe('SAVEPOINT a');
+$writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe('SAVEPOINT b');
+$writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe('RELEASE SAVEPOINT b');
+$writer->query_safe('ROLLBACK TO SAVEPOINT a');
+$writer->query_safe('SAVEPOINT c');
+my $kept_released = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe('RELEASE SAVEPOINT c');
+$writer->query_safe('SAVEPOINT d');
+$writer->query_safe("SELECT order_mgmt.complete_order('$kept_before')");
+$writer->query_safe('ROLLBACK TO SAVEPOINT d');
+my $kept_after = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+@got = received();
+is(scalar @got, 0, 'nothing is announced before the commit');
+$writer->query_safe('COMMIT');
+@got = received();
+is(scalar @got, 3, 'savepoints: only the three kept events are announced');
+is(order_ids(@got), "$kept_before,$kept_released,$kept_after",
+	'savepoints: the kept orders, in the order they were written');
+is_announcement_of($got[0], 'OrderCreated', $kept_before, $worker,
+	'created before the savepoints');
+is_announcement_of($got[1], 'OrderCreated', $kept_released, $worker,
+	'created in a released savepoint');
+is_announcement_of($got[2], 'OrderCreated', $kept_after, $worker,
+	'created after a rolled-back savepoint');
+is( $node->safe_psql('postgres',
+		"SELECT status FROM order_mgmt.orders WHERE order_id = '$kept_before'"),
+	'CREATED',
+	'savepoints: the rolled-back completion did not happen');
+
+# A transaction that fails at commit (deferred constraint) announces nothing.
+$node->safe_psql('postgres',
+	'CREATE TABLE om_deferred (id int, CONSTRAINT om_u UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)'
+);
+my ($rc, $out, $err) = $node->psql('postgres',
+	"SET order_mgmt.notifications = background;\n"
+	  . "BEGIN;\n"
+	  . 'SELECT order_mgmt.create_order(' . command(++$cart) . ");\n"
+	  . "INSERT INTO om_deferred VALUES (1), (1);\n"
+	  . "COMMIT;\n");
+like($err, qr/duplicate key value violates unique constraint "om_u"/,
+	'a transaction failing at commit');
+@got = received();
+is(scalar @got, 0, 'failed at a deferred constraint: no notification');
+
+# A transaction that fails after its notifications were queued (a
+# serialization failure found during its commit, after the pre-commit step)
+# announces nothing either: its queue entries are marked rolled back.
+$node->safe_psql('postgres', 'CREATE TABLE om_ssi (k int, v int)');
+my $t1 = $node->background_psql('postgres');
+my $t2 = $node->background_psql('postgres');
+$t1->query_safe('BEGIN ISOLATION LEVEL SERIALIZABLE');
+$t1->query_safe('SELECT count(*) FROM om_ssi WHERE k = 1');
+$t2->query_safe('BEGIN ISOLATION LEVEL SERIALIZABLE');
+$t2->query_safe('SELECT count(*) FROM om_ssi WHERE k = 2');
+$t1->query_safe('INSERT INTO om_ssi VALUES (2, 1)');
+$t2->query_safe('INSERT INTO om_ssi VALUES (1, 1)');
+my $ssi_order = $t2->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$t1->query_safe('COMMIT');
+# (background psql stops at an error, so this session ends here)
+eval { $t2->query('COMMIT') };
+like($t2->{stderr}, qr/could not serialize access due to read\/write dependencies/,
+	'a serialization failure at commit');
+like($t2->{stderr}, qr/during commit attempt/, '... found during the commit');
+$t1->quit;
+eval { $t2->quit };
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM order_mgmt.orders WHERE order_id = '$ssi_order'"),
+	0,
+	'serialization failure at commit: no order');
+@got = received();
+is(scalar @got, 0, 'serialization failure at commit: no notification');
+
+# --- commit order ------------------------------------------------------------
+
+# Two transactions that commit in the opposite order to the one in which
+# they wrote their events: the notifications follow the commits.
+my $writer2 = $node->background_psql('postgres');
+$writer->query_safe('BEGIN');
+my $first_written = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer2->query_safe('BEGIN');
+my $second_written = $writer2->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer2->query_safe('COMMIT');
+$writer->query_safe('COMMIT');
+ok(position_of($first_written) < position_of($second_written),
+	'the first-written event has the lower outbox position');
+@got = received();
+is(order_ids(@got), "$second_written,$first_written",
+	'notifications arrive in commit order, not position order');
+
+# Many commits from three sessions, interleaved: each arrives exactly once,
+# each session's in its order, and the whole in commit order.
+my $writer3 = $node->background_psql('postgres');
+my @sessions = ($writer, $writer2, $writer3);
+my @committed;
+for my $round (1 .. 20)
+{
+	for my $session (@sessions)
+	{
+		push @committed,
+		  $session->query_safe(
+			'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+	}
+}
+@got = received();
+is(scalar @got, scalar @committed, '60 commits from 3 sessions: 60 notifications');
+is(order_ids(@got), join(',', @committed),
+	'60 commits from 3 sessions: in commit order');
+is(scalar(grep { $_->{pid} == $worker } @got),
+	scalar @committed, '60 commits from 3 sessions: all sent by the worker');
+
+# --- two-phase commit --------------------------------------------------------
+
+# A change can be prepared (there is no NOTIFY in the transaction); its
+# notification is sent when COMMIT PREPARED commits, in commit order.
+$writer->query_safe('BEGIN');
+my $prepared1 = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe("PREPARE TRANSACTION 'om_p1'");
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_prepared_xacts WHERE gid = 'om_p1'"),
+	1,
+	'PREPARE TRANSACTION of an order change succeeds in background mode');
+my $after_prepare = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+@got = received();
+is(order_ids(@got), $after_prepare,
+	'a prepared change announces nothing before COMMIT PREPARED');
+$node->safe_psql('postgres', "COMMIT PREPARED 'om_p1'");
+@got = received();
+is(scalar @got, 1, 'COMMIT PREPARED: one notification');
+is_announcement_of($got[0], 'OrderCreated', $prepared1, $worker,
+	'committed prepared create_order');
+
+# ROLLBACK PREPARED announces nothing.
+$writer->query_safe('BEGIN');
+$writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe("PREPARE TRANSACTION 'om_p2'");
+$node->safe_psql('postgres', "ROLLBACK PREPARED 'om_p2'");
+@got = received();
+is(scalar @got, 0, 'ROLLBACK PREPARED: no notification');
+
+# A prepared transaction's notifications wait in an area as large as the
+# queue; a PREPARE that does not fit fails (53400) and changes nothing.
+$writer->query_safe('BEGIN');
+my @prepared3;
+push @prepared3,
+  $writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')')
+  for 1 .. $queue_size - 1;
+$writer->query_safe("PREPARE TRANSACTION 'om_p3'");
+my $too_many_cart = $cart + 1;
+($rc, $out, $err) = $node->psql(
+	'postgres',
+	"BEGIN;\n"
+	  . 'SELECT order_mgmt.create_order(' . command(++$cart) . ");\n"
+	  . 'SELECT order_mgmt.create_order(' . command(++$cart) . ");\n"
+	  . "PREPARE TRANSACTION 'om_p4';\n",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  53400: no room to keep the order notifications of a prepared transaction/,
+	'PREPARE with no room left for its notifications: 53400');
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_prepared_xacts WHERE gid = 'om_p4'"),
+	0,
+	'the PREPARE that did not fit prepared nothing');
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM order_mgmt.orders WHERE cart_id = '"
+		  . sprintf('ca000000-0000-4000-8000-%012d', $too_many_cart) . "'"),
+	0,
+	'the PREPARE that did not fit created no order');
+$node->safe_psql('postgres', "COMMIT PREPARED 'om_p3'");
+@got = received();
+is(order_ids(@got), join(',', @prepared3),
+	'COMMIT PREPARED of many changes: one notification each, in order');
+is(scalar(grep { $_->{pid} == $worker } @got),
+	$queue_size - 1, '... sent by the worker');
+# the area is free again
+$writer->query_safe('BEGIN');
+my $prepared5 = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe("PREPARE TRANSACTION 'om_p5'");
+$node->safe_psql('postgres', "COMMIT PREPARED 'om_p5'");
+@got = received();
+is(order_ids(@got), $prepared5, 'after COMMIT PREPARED the area has room again');
+
+# --- overflow -----------------------------------------------------------------
+
+# Stop the worker: commits fill the queue ($queue_size entries); then a
+# commit that does not fit notifies in-process, from the writer's own
+# process, without waiting.  When the worker goes on, it sends what the
+# queue held.  Each notification arrives exactly once.
+kill 'STOP', $worker;
+my @queued;
+push @queued,
+  $writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')')
+  for 1 .. $queue_size;
+my $overflowed = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe('BEGIN');
+my @big;
+push @big,
+  $writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')')
+  for 1 .. $queue_size + 1;
+$writer->query_safe('COMMIT');
+@got = received(direct => 1);
+is(order_ids(@got), join(',', $overflowed, @big),
+	'queue full: the committing transactions notified in-process');
+is_announcement_of($got[0], 'OrderCreated', $overflowed, $writer_pid,
+	'overflowed create_order');
+is(scalar(grep { $_->{pid} == $writer_pid } @got),
+	scalar @got, 'queue full: sent by the writer');
+kill 'CONT', $worker;
+@got = received();
+is(order_ids(@got), join(',', @queued),
+	'worker resumed: the queued notifications, in order, once');
+is(scalar(grep { $_->{pid} == $worker } @got),
+	$queue_size, 'worker resumed: sent by the worker');
+$node->wait_for_log(qr/notification queue of database "postgres" was full: \d+ transactions notified in-process/);
+pass('the worker logged the overflow');
+
+# --- the worker is restarted --------------------------------------------------
+
+# SIGTERM: the postmaster starts it again after a second; what was committed
+# meanwhile is sent by the new worker.
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($worker)");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $worker")
+  or die 'the worker did not stop';
+my $while_down = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+my $old_worker = $worker;
+$worker = worker_pid($old_worker);
+isnt($worker, $old_worker, 'SIGTERM: a new worker runs');
+@got = received();
+is(scalar @got, 1, 'SIGTERM: the change committed meanwhile is announced');
+is_announcement_of($got[0], 'OrderCreated', $while_down, $worker,
+	'committed while the worker was down');
+
+# SIGKILL: the postmaster restarts the whole server (a crash), and the
+# worker with it; clients reconnect, and delivery resumes.
+kill 'KILL', $worker;
+my $back = 0;
+my $until = time() + $PostgreSQL::Test::Utils::timeout_default;
+while (!$back && time() < $until)
+{
+	# (psql fails while the server restarts)
+	my ($ok, $count) = eval {
+		my ($rc, $stdout) = $node->psql('postgres',
+			"SELECT count(*) FROM pg_stat_activity "
+			  . "WHERE backend_type = 'order_mgmt notify worker' AND pid <> $worker");
+		($rc == 0, $stdout);
+	};
+	$back = $ok && $count eq '1';
+	usleep(100_000) unless $back;
+}
+ok($back, 'SIGKILL: the server restarted, and a new worker runs');
+eval { $listener->quit };
+eval { $writer->quit };
+eval { $writer2->quit };
+eval { $writer3->quit };
+connect_sessions();
+$old_worker = $worker;
+$worker = worker_pid($old_worker);
+my $after_crash = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+@got = received();
+is(scalar @got, 1, 'SIGKILL: after the restart, changes are announced');
+is_announcement_of($got[0], 'OrderCreated', $after_crash, $worker,
+	'after a crash restart');
+
+# --- the other modes are unchanged ---------------------------------------------
+
+$writer->query_safe('SET order_mgmt.notifications = on');
+my $order_on = $writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+$writer->query_safe('SET order_mgmt.notifications = off');
+$writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+@got = received();
+is(scalar @got, 1, 'on, then off: one notification');
+is_announcement_of($got[0], 'OrderCreated', $order_on, $writer_pid,
+	'"on" is sent by the writer');
+($rc, $out, $err) = $node->psql(
+	'postgres',
+	"SET order_mgmt.notifications = on;\nBEGIN;\n"
+	  . 'SELECT order_mgmt.create_order(' . command(++$cart) . ");\n"
+	  . "PREPARE TRANSACTION 'om_on';\n",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  0A000: cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY/,
+	'"on" still cannot be prepared (0A000)');
+$writer->query_safe('RESET order_mgmt.notifications');
+
+# --- a database without a worker ------------------------------------------------
+
+# Background mode there notifies in-process, as "on" does, and says so in
+# the server log.
+$node->safe_psql('postgres', 'CREATE DATABASE om_other');
+$node->safe_psql('om_other', 'CREATE EXTENSION order_mgmt');
+my $other_listener = $node->background_psql('om_other');
+$other_listener->query_safe('LISTEN order_created');
+my $other_writer = $node->background_psql('om_other');
+my $other_writer_pid = $other_writer->query_safe('SELECT pg_backend_pid()');
+is($other_writer->query_safe('SHOW order_mgmt.notifications'),
+	'background', 'database without a worker: background mode');
+my $other_order = $other_writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+my $other_output = '';
+my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+until ($other_output =~ /"orderId":"$other_order"/ || time() > $deadline)
+{
+	usleep(20_000);
+	$other_output .= $other_listener->query_safe('SELECT 1') . "\n";
+}
+@got = parse_notifications($other_output);
+is(scalar @got, 1, 'database without a worker: one notification');
+is($got[0]{pid}, $other_writer_pid,
+	'database without a worker: sent by the writer itself');
+is($got[0]{payload}{orderId}, $other_order,
+	'database without a worker: for the order');
+$node->wait_for_log(
+	qr/order_mgmt.notifications is "background" but database "om_other" has no notify worker/
+);
+pass('database without a worker: logged');
+$other_listener->quit;
+$other_writer->quit;
+
+$listener->quit;
+$writer->quit;
+$node->stop;
+
+# --- without the preload ---------------------------------------------------------
+
+# "background" is refused: there is no worker to send the notifications.
+my $plain = PostgreSQL::Test::Cluster->new('no_preload');
+$plain->init;
+$plain->append_conf('postgresql.conf', $test_conf);
+$plain->start;
+($rc, $out, $err) = $plain->psql(
+	'postgres',
+	"LOAD 'order_mgmt';\nSET order_mgmt.notifications = background;\n",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+isnt($rc, 0, 'without the preload: SET ... = background fails');
+like(
+	$err,
+	qr/ERROR:  55000: invalid value for parameter "order_mgmt.notifications": "background"/,
+	'without the preload: 55000 object_not_in_prerequisite_state');
+like(
+	$err,
+	qr/DETAIL:  Notifications are sent in the background by a worker that runs only when order_mgmt is in shared_preload_libraries\./,
+	'without the preload: the detail says why');
+like($err, qr/HINT:  Add order_mgmt to shared_preload_libraries/,
+	'without the preload: the hint says what to do');
+is( $plain->safe_psql(
+		'postgres',
+		"LOAD 'order_mgmt'; SET order_mgmt.notifications = on; "
+		  . 'SHOW order_mgmt.notifications'),
+	'on',
+	'without the preload: "on" is accepted');
+$plain->stop;
+
+done_testing();
