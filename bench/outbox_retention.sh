@@ -1,0 +1,797 @@
+#!/usr/bin/env bash
+# The "bounded outbox" benchmark of order_mgmt: does retention keep the outbox
+# (and the polling consumers' event_feed) at a bounded size under a sustained
+# write load, and do dead tuples get cleaned up?
+#
+#   sudo bench/outbox_retention.sh                 # 1,000,000 orders per scenario
+#   sudo ORDERS=20000 bench/outbox_retention.sh    # a quick smoke run
+#
+# It does NOT build or install the extension: it uses the order_mgmt already
+# installed in PostgreSQL 15 (run `make install` or scripts/test.sh first), and
+# stops if there is none.  It needs pgbench, pg_recvlogical and wal2json
+# (Debian: postgresql-15, postgresql-15-wal2json).
+#
+# As root, it starts a throwaway server as the "postgres" account (temporary
+# directory, free port, unix socket only, the settings of test/test.conf plus
+# shared_buffers = 256MB and two logging-only settings), and runs two
+# scenarios, each in a fresh database with a fresh extension:
+#
+#   A  "CDC only": no polling consumer; a logical slot with wal2json, drained
+#      concurrently by pg_recvlogical (the stream's event ids are counted, to
+#      check that CDC received every event once); purge_events('10 seconds')
+#      about once a second.
+#   B  "with a polling consumer": register_consumer('bench'); one long psql
+#      session loops over BEGIN; fetch_events('bench', 1000), recording each
+#      event in a table bench_seen; ack_events; COMMIT (sleeping 0.1 s when a
+#      batch is not full); the same purge loop.  At the end: every event
+#      written was received exactly once (no duplicate, none missing).
+#
+# The write load is pgbench -n -M prepared -c 4 -j 2: one script run creates
+# one 3-line order (a CreateOrder command built in SQL, gen_random_uuid() as
+# cart id); 10% of the orders are then completed and 10% cancelled, each in a
+# transaction of its own.  -t is ORDERS/4 per client.
+#
+# Every 10 s a sampler appends to samples_<scenario>.csv: outbox rows and total
+# size, event_feed rows and total size, their n_live_tup / n_dead_tup and
+# autovacuum counts, the consumer lag (max feed seq - acked seq), the slot's
+# lag and the size of pg_wal.  After the load, the scenario waits until the
+# events are drained (slot confirmed / consumer acked everything), lets the
+# purge and autovacuum run for SETTLE seconds more, stops its loops and
+# measures the final state.
+#
+# Writes bench/RETENTION.md (or $REPORT) and keeps the CSVs, logs and the
+# server log in $RESULTS_DIR (default: a new /tmp/order_mgmt-retention.XXXXXX).
+# On exit, even on error or Ctrl-C, every process it started is stopped, the
+# server too, and its temporary directory is removed.
+#
+# Environment:
+#   ORDERS=1000000       orders per scenario (rounded up to a multiple of 4)
+#   SCENARIOS="A B"      which scenarios to run
+#   SETTLE=60            seconds the loops keep running after the drain
+#   DRAIN_TIMEOUT=900    most seconds to wait for the drain
+#   RESULTS_DIR=...      where CSVs and logs are kept
+#   REPORT=...           the Markdown report (default bench/RETENTION.md)
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	exec sudo --preserve-env=PATH,ORDERS,SCENARIOS,SETTLE,DRAIN_TIMEOUT,RESULTS_DIR,REPORT bash "$0" "$@"
+fi
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bindir=/usr/lib/postgresql/15/bin
+
+ORDERS=${ORDERS:-1000000}
+SCENARIOS=${SCENARIOS:-A B}
+SETTLE=${SETTLE:-60}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-900}
+REPORT=${REPORT:-$root/bench/RETENTION.md}
+CLIENTS=4
+THREADS=2
+KEEP='10 seconds'
+BATCH=1000
+SAMPLE_EVERY=10
+
+die() { printf 'outbox_retention: %s\n' "$*" >&2; exit 1; }
+say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+case $ORDERS in '' | *[!0-9]*) die "ORDERS must be a positive integer" ;; esac
+[ "$ORDERS" -gt 0 ] || die "ORDERS must be a positive integer"
+per_client=$(((ORDERS + CLIENTS - 1) / CLIENTS))
+total_orders=$((per_client * CLIENTS))
+
+[ -x "$bindir/postgres" ] || die "PostgreSQL 15 is not installed in $bindir"
+sharedir=$("$bindir/pg_config" --sharedir)
+pkglibdir=$("$bindir/pg_config" --pkglibdir)
+[ -f "$sharedir/extension/order_mgmt.control" ] && [ -f "$pkglibdir/order_mgmt.so" ] ||
+	die "order_mgmt is not installed (this script never builds it: run make install first)"
+[ -f "$pkglibdir/wal2json.so" ] || die "wal2json is not installed (postgresql-15-wal2json)"
+for tool in pgbench pg_recvlogical psql pg_ctl initdb; do
+	[ -x "$bindir/$tool" ] || die "$bindir/$tool is missing"
+done
+
+# run a command as the unprivileged postgres account
+as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+
+# processes of the postgres account whose command line mentions $1
+pg_procs() { pgrep -u postgres -f -- "$1" || true; }
+
+work="" data="" stopfile=""
+bg_pids=()
+cleanup() {
+	local rc=$? left p
+	set +e
+	trap "" HUP INT TERM PIPE
+	trap - EXIT
+	[ -n "$stopfile" ] && touch "$stopfile" 2>/dev/null
+	for p in "${bg_pids[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${bg_pids[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	if [ -n "$data" ] && [ -f "$data/postmaster.pid" ]; then
+		"${as_pg[@]}" "$bindir/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1
+	fi
+	if [ -n "$work" ]; then
+		for _ in $(seq 1 100); do
+			[ -z "$(pg_procs "$work")" ] && break
+			sleep 0.1
+		done
+		left=$(pg_procs "$work")
+		if [ -n "$left" ]; then
+			echo "outbox_retention: processes still running under $work: $left" >&2
+			rc=1
+		fi
+		if [ -n "${RESULTS_DIR:-}" ] && [ -f "$work/server.log" ]; then
+			cp "$work/server.log" "$RESULTS_DIR/server.log" 2>/dev/null
+		fi
+		if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ -f "$work/server.log" ]; then
+			echo "---- last lines of the server log" >&2
+			tail -n 20 "$work/server.log" >&2
+		fi
+		rm -rf "$work"
+		[ -z "$left" ] && echo "cleanup: server stopped, $work removed, no process left behind"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+work=$(mktemp -d /tmp/order_mgmt-bench.XXXXXX)
+data=$work/data
+stopfile=$work/stop
+RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d /tmp/order_mgmt-retention.XXXXXX)}
+mkdir -p "$RESULTS_DIR"
+chmod 755 "$RESULTS_DIR"
+chown postgres: "$work"
+cd "$work"                      # a cwd the postgres account can read
+
+say "results in $RESULTS_DIR; report to $REPORT"
+say "$total_orders orders per scenario ($CLIENTS clients x $per_client), scenarios: $SCENARIOS"
+
+"${as_pg[@]}" "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+	>"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; die "initdb failed"; }
+bench_conf="shared_buffers = 256MB
+log_autovacuum_min_duration = 0
+log_lock_waits = on
+log_line_prefix = '%m [%p] %q%d %a: '"
+{
+	echo
+	echo "# order_mgmt outbox benchmark: unix socket only, in the benchmark's own directory"
+	echo "listen_addresses = ''"
+	echo "unix_socket_directories = '$work'"
+	echo "# test/test.conf"
+	cat "$root/test/test.conf"
+	echo "# benchmark settings (the last two only log: every autovacuum run, lock waits over deadlock_timeout)"
+	echo "$bench_conf"
+} >>"$data/postgresql.conf"
+
+port_free() {
+	local rc=0
+	"${as_pg[@]}" "$bindir/pg_isready" -q -t 2 -U postgres -h /var/run/postgresql -p "$1" || rc=$?
+	[ $rc -eq 2 ] || return 1
+	! (exec 4<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+port=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	p=$(shuf -i 20000-60000 -n 1)
+	port_free "$p" || continue
+	if "${as_pg[@]}" "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -o "-p $p" -w -t 60 \
+		start >/dev/null 2>&1; then
+		port=$p
+		break
+	fi
+done
+[ -n "$port" ] || die "could not start the server"
+
+psql_base=("$bindir/psql" -X -q -h "$work" -p "$port" -U postgres -v ON_ERROR_STOP=1)
+# q DB [psql args]: SQL on stdin, unaligned tuples only
+q() { local db=$1; shift; "${as_pg[@]}" "${psql_base[@]}" -d "$db" -At "$@"; }
+
+pg_version=$(q postgres <<<'SELECT version()')
+say "server: $pg_version, socket $work/.s.PGSQL.$port"
+
+# ---------------------------------------------------------------------------
+# The pgbench script: one run = one order (one transaction); 10% are then
+# completed, 10% cancelled, each in its own transaction
+cat >"$work/orders.pgbench" <<'EOF'
+\set cust random(1, 100000)
+\set prod random(1, 99997)
+\set q1 random(1, 3)
+\set q2 random(1, 3)
+\set q3 random(1, 3)
+\set u1 random(100, 10000)
+\set u2 random(100, 10000)
+\set u3 random(100, 10000)
+\set total :q1 * :u1 + :q2 * :u2 + :q3 * :u3
+\set fate random(1, 100)
+\set reason random(1, 4)
+SELECT order_mgmt.create_order(jsonb_build_object(
+    'cartId', gen_random_uuid(),
+    'customerId', 'c0000000-0000-4000-8000-' || lpad(:cust::text, 12, '0'),
+    'items', jsonb_build_array(
+        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:prod::int)::text, 12, '0'),
+                           'quantity', :q1::int, 'unitPrice', :u1::bigint),
+        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:prod::int + 1)::text, 12, '0'),
+                           'quantity', :q2::int, 'unitPrice', :u2::bigint),
+        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:prod::int + 2)::text, 12, '0'),
+                           'quantity', :q3::int, 'unitPrice', :u3::bigint)),
+    'total', :total::bigint,
+    'currency', 'GBP')) AS order_id \gset
+\if :fate <= 10
+SELECT order_mgmt.complete_order(:order_id::uuid);
+\elif :fate <= 20
+SELECT order_mgmt.cancel_order(:order_id::uuid,
+    (ARRAY['CUSTOMER_REQUESTED', 'PAYMENT_FAILED', 'OUT_OF_STOCK', 'FRAUD'])[:reason::int]);
+\endif
+EOF
+
+# One consumer batch (scenario B): fetch, record every event, acknowledge, in
+# one transaction; then leave if asked to stop, and sleep when not busy.
+cat >"$work/consumer_batch.sql" <<EOF
+BEGIN;
+SELECT clock_timestamp() AS t0 \\gset
+WITH f AS (SELECT seq, id, event_position FROM order_mgmt.fetch_events('bench', $BATCH)),
+     ins AS (INSERT INTO bench_seen (seq, id, position) SELECT seq, id, event_position FROM f RETURNING seq)
+SELECT count(*) AS n, coalesce(max(seq), 0) AS top FROM ins \\gset
+SELECT round((extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1000)::numeric, 2) AS ms \\gset
+SELECT order_mgmt.ack_events('bench', :top) WHERE :top > 0;
+INSERT INTO bench_batches (started, n, fetch_ms) VALUES (:'t0', :n, :ms);
+COMMIT;
+SELECT stop FROM bench_control \\gset
+\\if :stop
+\\q
+\\endif
+SELECT pg_sleep(0.1) WHERE :n < $BATCH;
+EOF
+consumer_batch=$(cat "$work/consumer_batch.sql")
+
+sample_sql="SELECT
+  (SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'order_mgmt.orders'::regclass),
+  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM order_mgmt.outbox_position_seq),
+  (SELECT count(*) FROM order_mgmt.outbox),
+  pg_total_relation_size('order_mgmt.outbox'),
+  (SELECT round(extract(epoch FROM now() - min(occurred_at)))::int FROM order_mgmt.outbox),
+  s.n_live_tup, s.n_dead_tup, s.autovacuum_count,
+  (SELECT count(*) FROM order_mgmt.event_feed),
+  pg_total_relation_size('order_mgmt.event_feed'),
+  f.n_live_tup, f.n_dead_tup, f.autovacuum_count,
+  c.max_seq, c.acked_seq, CASE WHEN c.acked_seq IS NOT NULL THEN greatest(c.max_seq - c.acked_seq, 0) END,
+  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM order_mgmt.outbox_position_seq) - c.acked_seq,
+  (SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'bench_cdc'),
+  (SELECT sum(size) FROM pg_ls_waldir())
+FROM pg_stat_user_tables s, pg_stat_user_tables f
+LEFT JOIN LATERAL (
+  SELECT coalesce((SELECT max(seq) FROM order_mgmt.event_feed), k.acked_seq) AS max_seq, k.acked_seq
+  FROM order_mgmt.consumers k WHERE k.name = 'bench') c ON true
+WHERE s.relid = 'order_mgmt.outbox'::regclass AND f.relid = 'order_mgmt.event_feed'::regclass"
+csv_header="ts,scenario,phase,elapsed_s,orders_inserted,events_written,outbox_rows,outbox_bytes,outbox_oldest_s,outbox_live,outbox_dead,outbox_autovacuums,feed_rows,feed_bytes,feed_live,feed_dead,feed_autovacuums,feed_max_seq,acked_seq,consumer_lag,backlog,slot_lag_bytes,wal_bytes,loadavg_1m,other_running"
+empty_sample=,,,,,,,,,,,,,,,,,,   # the 19 fields of a sample, when it failed
+# the 1-minute load average, and how many processes that are not this
+# benchmark's (neither the server's children nor a client of its socket) are
+# running at this instant: other work competing for the CPUs
+loadavg() {
+	local pm
+	pm=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || echo 0)
+	printf '%s,%s' "$(cut -d' ' -f1 /proc/loadavg)" "$(ps -e -o pid=,ppid=,stat=,args= |
+		awk -v pm="$pm" -v w="$work" '$3 ~ /^R/ && $1 != pm && $2 != pm && index($0, w) == 0 &&
+			$4 != "ps" && $4 != "awk" { n++ } END { print n + 0 }')"
+}
+
+pretty() { numfmt --to=iec-i --suffix=B --format='%.1f' "$1" 2>/dev/null || echo "$1 B"; }
+
+# av_stats LOG DB TABLE: the autovacuum runs logged for order_mgmt.TABLE of DB:
+# "runs|mean seconds between runs|most dead item identifiers removed by a
+# run|most tuples dead but not yet removable"
+av_stats() {
+	awk -v tbl="\"$2.order_mgmt.$3\":" '
+		index($0, "automatic vacuum of table " tbl) {
+			split($2, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3]
+			if (n) gap += s - last
+			last = s; n++; cur = 1; next
+		}
+		cur && /^\t/ {
+			if (match($0, /[0-9]+ are dead but not yet removable/)) {
+				v = substr($0, RSTART, RLENGTH) + 0; if (v > nr) nr = v
+			}
+			if (match($0, /[0-9]+ dead item identifiers/)) {
+				v = substr($0, RSTART, RLENGTH) + 0; if (v > di) di = v
+			}
+			next
+		}
+		{ cur = 0 }
+		END { printf "%d|%s|%d|%d\n", n, (n > 1 ? sprintf("%.0f", gap / (n - 1)) : "-"), di, nr }' "$1"
+}
+
+# results, by scenario: R[A.key]
+declare -A R
+# setR SC SEP LINE KEY...: split LINE at SEP into R[SC.KEY]...
+setR() {
+	local sc=$1 sep=$2 line=$3 k i=0
+	local -a f
+	shift 3
+	IFS=$sep read -r -a f <<<"$line"
+	for k in "$@"; do
+		R[$sc.$k]=${f[$i]:-}
+		i=$((i + 1))
+	done
+}
+
+# ---------------------------------------------------------------------------
+run_scenario() {
+	local sc=$1 db csv purgelog t0 rc=0 lsn_end waited drained
+	local cdc_fifo="" reader_pid="" recv_pid="" consumer_pid="" purge_pid="" sampler_pid=""
+	db=bench_$(tr 'A-Z' 'a-z' <<<"$sc")
+	csv=$RESULTS_DIR/samples_$sc.csv
+	purgelog=$RESULTS_DIR/purge_$sc.csv
+	rm -f "$stopfile"
+	echo load >"$work/phase"
+
+	say "scenario $sc: database $db"
+	q postgres <<<"CREATE DATABASE $db"
+	q "$db" <<<'CREATE EXTENSION order_mgmt'
+
+	if [ "$sc" = A ]; then
+		"${as_pg[@]}" "$bindir/pg_recvlogical" -h "$work" -p "$port" -U postgres -d "$db" \
+			--slot bench_cdc --plugin wal2json --create-slot
+		# the reader keeps the event id of every outbox insert the stream carries
+		cdc_fifo=$work/cdc.fifo
+		mkfifo -m 600 "$cdc_fifo"
+		chown postgres: "$cdc_fifo"
+		{ grep -o '"name":"id","type":"uuid","value":"[0-9a-f-]*"' <"$cdc_fifo" >"$work/cdc_ids.txt" || true; } &
+		reader_pid=$!
+		bg_pids+=("$reader_pid")
+		"${as_pg[@]}" "$bindir/pg_recvlogical" -h "$work" -p "$port" -U postgres -d "$db" \
+			--slot bench_cdc --start -f - --fsync-interval 1 --status-interval 1 \
+			-o format-version=2 -o add-tables=order_mgmt.outbox -o actions=insert \
+			>"$cdc_fifo" 2>"$RESULTS_DIR/pg_recvlogical_$sc.log" &
+		recv_pid=$!
+		bg_pids+=("$recv_pid")
+		say "scenario $sc: slot bench_cdc (wal2json) drained by pg_recvlogical (pid $recv_pid)"
+	else
+		q "$db" <<'EOF'
+CREATE TABLE bench_seen (seq bigint NOT NULL, id uuid NOT NULL, position bigint NOT NULL,
+                         received_at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE TABLE bench_batches (started timestamptz NOT NULL, n integer NOT NULL, fetch_ms numeric NOT NULL);
+CREATE TABLE bench_control (stop boolean NOT NULL);
+INSERT INTO bench_control VALUES (false);
+SELECT order_mgmt.register_consumer('bench') \g /dev/null
+EOF
+		# one long psql session, fed the batch again and again; it leaves
+		# when bench_control.stop is set (the feeder then dies of SIGPIPE)
+		{
+			printf '%s\n' '\o /dev/null'
+			while :; do printf '%s\n' "$consumer_batch"; done
+		} 2>/dev/null | "${as_pg[@]}" "${psql_base[@]}" -d "$db" >"$RESULTS_DIR/consumer_$sc.log" 2>&1 &
+		consumer_pid=$!
+		bg_pids+=("$consumer_pid")
+		say "scenario $sc: consumer 'bench' registered, polling session started"
+	fi
+
+	# the purge loop: about once a second
+	echo "ts,removed,ms" >"$purgelog"
+	(
+		while [ ! -e "$stopfile" ]; do
+			line=$(q "$db" <<<"SELECT to_char(now(), 'HH24:MI:SS.MS'), p.removed,
+				round((extract(epoch FROM clock_timestamp() - now()) * 1000)::numeric, 1)
+				FROM (SELECT order_mgmt.purge_events('$KEEP') AS removed OFFSET 0) p" \
+				-F, 2>>"$RESULTS_DIR/purge_errors_$sc.log") || line="$(date +%H:%M:%S),error,"
+			echo "$line" >>"$purgelog"
+			sleep 1
+		done
+	) &
+	purge_pid=$!
+	bg_pids+=("$purge_pid")
+
+	# the sampler: every SAMPLE_EVERY seconds
+	echo "$csv_header" >"$csv"
+	t0=$(date +%s)
+	(
+		next=$t0
+		while [ ! -e "$stopfile" ]; do
+			now=$(date +%s)
+			if [ "$now" -ge "$next" ]; then
+				vals=$(q "$db" -F, <<<"$sample_sql" 2>>"$RESULTS_DIR/sampler_errors_$sc.log") ||
+					vals=$empty_sample
+				echo "$(date '+%F %T'),$sc,$(cat "$work/phase"),$((now - t0)),$vals,$(loadavg)" >>"$csv"
+				next=$((next + SAMPLE_EVERY))
+			fi
+			sleep 0.5
+		done
+	) &
+	sampler_pid=$!
+	bg_pids+=("$sampler_pid")
+
+	say "scenario $sc: pgbench -n -M prepared -c $CLIENTS -j $THREADS -t $per_client"
+	local start end
+	start=$(date +%s.%N)
+	"${as_pg[@]}" "$bindir/pgbench" -h "$work" -p "$port" -U postgres -n -M prepared \
+		-c "$CLIENTS" -j "$THREADS" -t "$per_client" -P 30 -f "$work/orders.pgbench" "$db" \
+		>"$RESULTS_DIR/pgbench_$sc.log" 2>&1 || rc=$?
+	end=$(date +%s.%N)
+	R[$sc.pgbench_rc]=$rc
+	R[$sc.elapsed]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+	grep -E '^progress' "$RESULTS_DIR/pgbench_$sc.log" | tail -n 3 | sed 's/^/    /' || true
+	say "scenario $sc: pgbench done in ${R[$sc.elapsed]} s (exit $rc)"
+
+	# the state at the end of the load
+	vals=$(q "$db" -F, <<<"$sample_sql")
+	echo "$(date '+%F %T'),$sc,load_end,$(($(date +%s) - t0)),$vals,$(loadavg)" >>"$csv"
+	R[$sc.load_end]=$vals
+	echo drain >"$work/phase"
+
+	# drain: the slot confirms everything written, or the consumer acks it all
+	lsn_end=$(q "$db" <<<'SELECT pg_current_wal_lsn()')
+	waited=0 drained=f
+	while [ "$waited" -lt "$DRAIN_TIMEOUT" ]; do
+		if [ "$sc" = A ]; then
+			drained=$(q "$db" <<<"SELECT coalesce((SELECT confirmed_flush_lsn >= '$lsn_end'::pg_lsn
+				FROM pg_replication_slots WHERE slot_name = 'bench_cdc'), false)")
+		else
+			drained=$(q "$db" <<<"SELECT s.low_position >= (SELECT CASE WHEN is_called THEN last_value ELSE 0 END
+					FROM order_mgmt.outbox_position_seq)
+				AND coalesce((SELECT max(seq) FROM order_mgmt.event_feed), 0) <= c.acked_seq
+				FROM order_mgmt.feed_state s, order_mgmt.consumers c WHERE c.name = 'bench'")
+		fi
+		[ "$drained" = t ] && break
+		sleep 1
+		waited=$((waited + 1))
+	done
+	R[$sc.drained]=$drained
+	R[$sc.drain_s]=$waited
+	say "scenario $sc: drained=$drained after $waited s; settling $SETTLE s (purge and autovacuum still running)"
+	echo settle >"$work/phase"
+	sleep "$SETTLE"
+
+	# stop the loops
+	[ "$sc" = B ] && q "$db" <<<'UPDATE bench_control SET stop = true'
+	touch "$stopfile"
+	wait "$purge_pid" || true
+	wait "$sampler_pid" || true
+	if [ -n "$consumer_pid" ]; then
+		R[$sc.consumer_rc]=0
+		wait "$consumer_pid" || R[$sc.consumer_rc]=$?
+	fi
+	if [ -n "$recv_pid" ]; then
+		kill -INT "$recv_pid" 2>/dev/null || true
+		wait "$recv_pid" || true
+		wait "$reader_pid" || true
+	fi
+	bg_pids=()
+
+	# final state, after the statistics are flushed
+	q "$db" <<<'SELECT pg_stat_force_next_flush()' >/dev/null
+	sleep 2
+	vals=$(q "$db" -F, <<<"$sample_sql")
+	echo "$(date '+%F %T'),$sc,final,$(($(date +%s) - t0)),$vals,$(loadavg)" >>"$csv"
+	R[$sc.final]=$vals
+	local fin
+	fin=$(q "$db" -F'|' <<'EOF'
+SELECT count(*), count(*) FILTER (WHERE status = 'COMPLETED'), count(*) FILTER (WHERE status = 'CANCELLED'),
+  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM order_mgmt.outbox_position_seq),
+  (SELECT count(*) FROM order_mgmt.outbox),
+  pg_size_pretty(pg_total_relation_size('order_mgmt.outbox')),
+  pg_size_pretty(pg_relation_size('order_mgmt.outbox')),
+  (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'order_mgmt.outbox'::regclass),
+  (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'order_mgmt.outbox'::regclass),
+  (SELECT autovacuum_count FROM pg_stat_user_tables WHERE relid = 'order_mgmt.outbox'::regclass),
+  (SELECT count(*) FROM order_mgmt.event_feed),
+  pg_size_pretty(pg_total_relation_size('order_mgmt.event_feed')),
+  (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'order_mgmt.event_feed'::regclass),
+  (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'order_mgmt.event_feed'::regclass),
+  (SELECT autovacuum_count FROM pg_stat_user_tables WHERE relid = 'order_mgmt.event_feed'::regclass),
+  pg_size_pretty(pg_total_relation_size('order_mgmt.orders') + pg_total_relation_size('order_mgmt.order_lines')),
+  pg_size_pretty((SELECT sum(size) FROM pg_ls_waldir()))
+FROM order_mgmt.orders
+EOF
+	)
+	setR "$sc" '|' "$fin" orders completed cancelled events outbox_rows outbox_size outbox_heap \
+		outbox_live outbox_dead outbox_av feed_rows feed_size feed_live feed_dead feed_av orders_size wal_size
+	R[$sc.orders_per_s]=$(awk -v n="${R[$sc.orders]}" -v t="${R[$sc.elapsed]}" 'BEGIN { printf "%.0f", n / t }')
+	R[$sc.tps_line]=$(grep -E '^tps' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1 || true)
+	R[$sc.latency]=$(sed -n 's/^latency average = //p' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1)
+	R[$sc.failed]=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1)
+
+	# maxima over the samples (columns of the CSV)
+	R[$sc.max_outbox_rows]=$(awk -F, 'NR > 1 && $7 != "" { if ($7 > m) m = $7 } END { print m + 0 }' "$csv")
+	R[$sc.max_outbox_bytes]=$(awk -F, 'NR > 1 && $8 != "" { if ($8 > m) m = $8 } END { print m + 0 }' "$csv")
+	R[$sc.max_outbox_dead]=$(awk -F, 'NR > 1 && $11 != "" { if ($11 > m) m = $11 } END { print m + 0 }' "$csv")
+	R[$sc.max_feed_bytes]=$(awk -F, 'NR > 1 && $14 != "" { if ($14 > m) m = $14 } END { print m + 0 }' "$csv")
+	R[$sc.max_feed_dead]=$(awk -F, 'NR > 1 && $16 != "" { if ($16 > m) m = $16 } END { print m + 0 }' "$csv")
+	R[$sc.max_lag]=$(awk -F, 'NR > 1 && $20 != "" { if ($20 > m) m = $20 } END { print m + 0 }' "$csv")
+	R[$sc.max_backlog]=$(awk -F, 'NR > 1 && $21 != "" { if ($21 > m) m = $21 } END { print m + 0 }' "$csv")
+	R[$sc.max_slot_lag]=$(awk -F, 'NR > 1 && $22 != "" { if ($22 > m) m = $22 } END { print m + 0 }' "$csv")
+	R[$sc.load_avg]=$(awk -F, '$3 == "load" && $24 != "" { n++; s += $24; if ($24 > m) m = $24 }
+		END { if (n) printf "%.1f / %.1f", s / n, m; else print "-" }' "$csv")
+	R[$sc.other_running]=$(awk -F, '$3 == "load" && $25 != "" { n++; s += $25 } END { if (n) printf "%.2f", s / n; else print "-" }' "$csv")
+	R[$sc.events_per_s]=$(awk -v n="${R[$sc.events]}" -v t="${R[$sc.elapsed]}" 'BEGIN { printf "%.0f", n / t }')
+	R[$sc.max_wal]=$(awk -F, 'NR > 1 && $23 != "" { if ($23 > m) m = $23 } END { print m + 0 }' "$csv")
+	# the outbox at the end of the load, and its largest size in the second half of it
+	R[$sc.load_end_rows]=$(cut -d, -f3 <<<"${R[$sc.load_end]}")
+	R[$sc.load_end_bytes]=$(cut -d, -f4 <<<"${R[$sc.load_end]}")
+	R[$sc.load_end_dead]=$(cut -d, -f7 <<<"${R[$sc.load_end]}")
+	R[$sc.max_bytes_first_half]=$(awk -F, -v h="$(awk -F, '$3 == "load" { n++ } END { print int(n / 2) }' "$csv")" \
+		'$3 == "load" { i++; if (i <= h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
+	R[$sc.max_bytes_second_half]=$(awk -F, -v h="$(awk -F, '$3 == "load" { n++ } END { print int(n / 2) }' "$csv")" \
+		'$3 == "load" { i++; if (i > h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
+
+	# autovacuum of the outbox and the feed, from the server log
+	setR "$sc" '|' "$(av_stats "$work/server.log" "$db" outbox)" av_outbox_runs av_outbox_interval \
+		av_outbox_dead_items av_outbox_not_removable
+	setR "$sc" '|' "$(av_stats "$work/server.log" "$db" event_feed)" av_feed_runs av_feed_interval \
+		av_feed_dead_items av_feed_not_removable
+
+	# purge statistics
+	R[$sc.purge_calls]=$(awk -F, 'NR > 1 && $2 != "error"' "$purgelog" | wc -l)
+	R[$sc.purge_errors]=$(awk -F, '$2 == "error"' "$purgelog" | wc -l)
+	R[$sc.purge_removed]=$(awk -F, 'NR > 1 && $2 != "error" { s += $2 } END { print s + 0 }' "$purgelog")
+	R[$sc.purge_ms]=$(awk -F, 'NR > 1 && $2 != "error" { n++; s += $3; if ($3 > m) m = $3 }
+		END { if (n) printf "%.1f / %.1f", s / n, m; else print "-" }' "$purgelog")
+	R[$sc.purge_ms_p95]=$(awk -F, 'NR > 1 && $2 != "error" { print $3 }' "$purgelog" | sort -n |
+		awk '{ a[NR] = $1 } END { i = int(NR * 0.95); if (i < 1) i = 1; if (NR) print a[i]; else print "-" }')
+
+	if [ "$sc" = A ]; then
+		R[$sc.cdc_events]=$(wc -l <"$work/cdc_ids.txt")
+		R[$sc.cdc_distinct]=$(sort -u "$work/cdc_ids.txt" | wc -l)
+		q "$db" <<<"SELECT pg_drop_replication_slot('bench_cdc')" >/dev/null
+		rm -f "$cdc_fifo" "$work/cdc_ids.txt"
+	else
+		local chk
+		chk=$(q "$db" -F'|' <<EOF
+SELECT count(*), count(DISTINCT id), count(DISTINCT position), count(DISTINCT seq),
+  count(*) FILTER (WHERE position < 1 OR position > ${R[$sc.events]}),
+  (SELECT acked_seq FROM order_mgmt.consumers WHERE name = 'bench'),
+  (SELECT greatest(coalesce(max(f.seq), c.acked_seq) - c.acked_seq, 0)
+     FROM order_mgmt.consumers c LEFT JOIN order_mgmt.event_feed f ON true WHERE c.name = 'bench' GROUP BY c.acked_seq),
+  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM order_mgmt.event_feed_seq)
+FROM bench_seen
+EOF
+		)
+		setR "$sc" '|' "$chk" seen seen_ids seen_positions seen_seqs seen_outside acked lag feed_seq
+		local seen=${R[$sc.seen]} ids=${R[$sc.seen_ids]} positions=${R[$sc.seen_positions]}
+		local outside=${R[$sc.seen_outside]} events=${R[$sc.events]}
+		R[$sc.duplicates]=$((seen - ids))
+		R[$sc.missing]=$((events - positions + outside))
+		local bst
+		bst=$(q "$db" -F'|' <<'EOF'
+SELECT count(*), count(*) FILTER (WHERE n > 0), round(avg(n) FILTER (WHERE n > 0)),
+  round(avg(fetch_ms), 1), percentile_disc(0.5) WITHIN GROUP (ORDER BY fetch_ms),
+  percentile_disc(0.95) WITHIN GROUP (ORDER BY fetch_ms), max(fetch_ms),
+  round(avg(fetch_ms) FILTER (WHERE n = 1000), 1), max(n)
+FROM bench_batches
+EOF
+		)
+		setR "$sc" '|' "$bst" batches batches_nonempty batch_avg_n fetch_avg fetch_p50 fetch_p95 fetch_max \
+			fetch_full_avg batch_max_n
+		q "$db" -F, <<<"COPY (SELECT to_char(started, 'HH24:MI:SS.MS'), n, fetch_ms FROM bench_batches ORDER BY started) TO STDOUT WITH (FORMAT csv, HEADER)" \
+			>"$RESULTS_DIR/consumer_batches_$sc.csv" 2>/dev/null || true
+	fi
+	say "scenario $sc: orders ${R[$sc.orders]}, events ${R[$sc.events]}, ${R[$sc.orders_per_s]} orders/s;" \
+		"outbox max ${R[$sc.max_outbox_rows]} rows / $(pretty "${R[$sc.max_outbox_bytes]}"), final ${R[$sc.outbox_rows]} rows / ${R[$sc.outbox_size]}," \
+		"dead ${R[$sc.outbox_dead]}"
+	if [ "$sc" = B ]; then
+		say "scenario $sc: consumer saw ${R[$sc.seen]} rows, ${R[$sc.seen_ids]} distinct ids;" \
+			"duplicates ${R[$sc.duplicates]}, missing ${R[$sc.missing]}, acked ${R[$sc.acked]}, lag ${R[$sc.lag]}"
+	else
+		say "scenario $sc: CDC stream carried ${R[$sc.cdc_events]} outbox inserts, ${R[$sc.cdc_distinct]} distinct ids"
+	fi
+
+	# a fresh database for the next scenario; this one goes
+	q postgres <<<"DROP DATABASE $db" >/dev/null
+	q postgres <<<"CHECKPOINT" >/dev/null
+}
+
+for sc in $SCENARIOS; do
+	case $sc in A | B) run_scenario "$sc" ;; *) die "unknown scenario $sc" ;; esac
+done
+
+# ---------------------------------------------------------------------------
+# the server log: errors, lock waits, autovacuum runs on the outbox and feed
+log=$work/server.log
+n_errors=$(grep -cE '(ERROR|FATAL|PANIC):' "$log" || true)
+n_warnings=$(grep -cE 'WARNING:' "$log" || true)
+n_lockwaits=$(grep -c 'still waiting for' "$log" || true)
+n_av_outbox=$(grep -c 'automatic vacuum of table "bench_.\.order_mgmt\.outbox"' "$log" || true)
+n_av_feed=$(grep -c 'automatic vacuum of table "bench_.\.order_mgmt\.event_feed"' "$log" || true)
+error_lines=$(grep -E '(ERROR|FATAL|PANIC|WARNING):' "$log" | head -n 20 || true)
+cp "$log" "$RESULTS_DIR/server.log"
+say "server log: $n_errors ERROR/FATAL/PANIC, $n_warnings WARNING, $n_lockwaits lock waits," \
+	"autovacuum runs: outbox $n_av_outbox, event_feed $n_av_feed"
+
+settings=$(q postgres <<<"SELECT name || ' = ' || current_setting(name)
+	FROM pg_settings WHERE source = 'configuration file'
+	  AND name NOT IN ('unix_socket_directories', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time',
+	                   'datestyle', 'default_text_search_config', 'timezone', 'log_timezone', 'dynamic_shared_memory_type')
+	ORDER BY name")
+av_settings=$(q postgres <<<"SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name)
+	FROM pg_settings WHERE name IN ('autovacuum_naptime', 'autovacuum_vacuum_cost_limit', 'autovacuum_vacuum_cost_delay',
+	                                'autovacuum_max_workers', 'synchronous_commit', 'max_wal_size', 'checkpoint_timeout')")
+
+# ---------------------------------------------------------------------------
+# the report
+v() { local x=${R[$1]:-}; printf '%s' "${x:--}"; }
+vb() { local x=${R[$1]:-}; if [ -n "$x" ]; then pretty "$x"; else printf -- '-'; fi; }
+has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
+col() { # col KEY: "| A | B |" cells for the scenarios run
+	local out="" sc
+	for sc in A B; do has "$sc" && out+=" $(v "$sc.$1") |"; done
+	printf '%s' "$out"
+}
+colb() {
+	local out="" sc
+	for sc in A B; do has "$sc" && out+=" $(vb "$sc.$1") |"; done
+	printf '%s' "$out"
+}
+hdr="| |" sep="| --- |"
+has A && { hdr+=" A: CDC only |"; sep+=" ---: |"; }
+has B && { hdr+=" B: polling consumer |"; sep+=" ---: |"; }
+
+# one paragraph reading the figures
+reading=""
+for sc in A B; do
+	has "$sc" || continue
+	name=$([ "$sc" = A ] && echo "CDC only" || echo "with a polling consumer")
+	h1=${R[$sc.max_bytes_first_half]} h2=${R[$sc.max_bytes_second_half]} ev=${R[$sc.events]}
+	rate=${R[$sc.events_per_s]}
+	window=$((rate * ${KEEP%% *}))
+	dead_s=$(awk -v d="${R[$sc.max_outbox_dead]}" -v r="$rate" 'BEGIN { if (r > 0) printf "%.0f", d / r; else print "-" }')
+	if [ "${R[$sc.elapsed]%.*}" -lt 120 ]; then
+		verdict="cannot be judged: the load lasted ${R[$sc.elapsed]} s, too short beside the $KEEP retention window and the 60 s autovacuum naptime (at most ${R[$sc.max_outbox_rows]} rows, $(pretty "${R[$sc.max_outbox_bytes]}"), for $ev events written)"
+	elif [ "${R[$sc.max_outbox_rows]}" -lt $((ev / 10)) ] && [ "$h2" -le $((h1 * 3 / 2 + 1048576)) ]; then
+		verdict="stayed bounded: at most ${R[$sc.max_outbox_rows]} rows for $ev events written (about $window rows is the $KEEP retention window at $rate events/s), and at most $(pretty "${R[$sc.max_outbox_bytes]}"), no larger in the second half of the load ($(pretty "$h2")) than in the first ($(pretty "$h1")) give or take 50%"
+	else
+		verdict="did NOT stay bounded: it reached ${R[$sc.max_outbox_rows]} rows ($(pretty "${R[$sc.max_outbox_bytes]}")) for $ev events written (the $KEEP retention window is about $window rows at $rate events/s); its largest size in the first half of the load was $(pretty "$h1"), in the second half $(pretty "$h2")"
+	fi
+	reading+="In scenario $sc ($name) the outbox $verdict. "
+	if awk -v o="${R[$sc.other_running]}" 'BEGIN { exit !(o + 0 >= 0.5) }'; then
+		reading+="This scenario shared the machine with other work (on average ${R[$sc.other_running]} other processes running at each sample, load average ${R[$sc.load_avg]} mean / max on $(nproc) CPUs): its throughput says little about the extension, and its event rate varied over the run. "
+	fi
+	if [ "${R[$sc.av_outbox_runs]:-0}" -gt 0 ]; then
+		reading+="Its size is set by the dead rows left between two autovacuums rather than by the live ones: n_dead_tup peaked at ${R[$sc.max_outbox_dead]} (about $dead_s s of events); autovacuum ran on it ${R[$sc.av_outbox_runs]} times, every ${R[$sc.av_outbox_interval]} s on average (autovacuum_naptime is 60 s, and the table's threshold of 10000 dead rows is reached within seconds, so the naptime sets the pace), and never found more than ${R[$sc.av_outbox_not_removable]} tuples dead but not yet removable. "
+	else
+		reading+="Autovacuum never ran on it during the run; n_dead_tup peaked at ${R[$sc.max_outbox_dead]} (about $dead_s s of events). "
+	fi
+	reading+="At the end of the load it held ${R[$sc.load_end_rows]} rows and ${R[$sc.load_end_dead]} dead tuples; after the drain and $SETTLE s more it held ${R[$sc.outbox_rows]} rows, n_live_tup ${R[$sc.outbox_live]} / n_dead_tup ${R[$sc.outbox_dead]}, in ${R[$sc.outbox_size]} (heap ${R[$sc.outbox_heap]}). "
+	if [ "$sc" = B ]; then
+		reading+="The event_feed peaked at $(pretty "${R[$sc.max_feed_bytes]}") (n_dead_tup at most ${R[$sc.max_feed_dead]}) and ended at ${R[$sc.feed_rows]} rows in ${R[$sc.feed_size]} (n_dead_tup ${R[$sc.feed_dead]}). The consumer kept up: its backlog peaked at ${R[$sc.max_backlog]} events and its lag was ${R[$sc.lag]} at the end; it received ${R[$sc.seen_ids]} distinct events of ${R[$sc.events]} written, with ${R[$sc.duplicates]} duplicates and ${R[$sc.missing]} missing. "
+	else
+		reading+="The slot's lag peaked at $(pretty "${R[$sc.max_slot_lag]}") and pg_wal at $(pretty "${R[$sc.max_wal]}"); the CDC stream carried ${R[$sc.cdc_events]} outbox inserts (${R[$sc.cdc_distinct]} distinct event ids) for ${R[$sc.events]} events written. "
+	fi
+done
+reading+="The server log has $n_errors ERROR/FATAL/PANIC lines, $n_warnings warnings and $n_lockwaits lock waits over deadlock_timeout."
+
+mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+{
+	cat <<EOF
+# The bounded outbox: retention under load
+
+Written by \`bench/outbox_retention.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') ($total_orders orders per scenario).
+It uses the order_mgmt installed on the machine (it never builds or installs it).
+CSVs (one sample every $SAMPLE_EVERY s), pgbench output, the purge and consumer logs and the
+server log of this run were kept in \`$RESULTS_DIR\`.
+
+## Machine and server
+
+- $(nproc) CPUs ($cpu), $mem of memory, kernel $(uname -r)
+- $pg_version
+- a throwaway cluster (initdb, unix socket only), the settings of \`test/test.conf\` and
+  \`shared_buffers = 256MB\`; everything else at its default ($av_settings).
+  \`log_autovacuum_min_duration = 0\` and \`log_lock_waits = on\` only add log lines.
+- settings from the configuration file:
+
+\`\`\`
+$settings
+\`\`\`
+
+## What runs
+
+Each scenario runs in a new database with a new \`CREATE EXTENSION order_mgmt\`:
+
+- **load**: \`pgbench -n -M prepared -c $CLIENTS -j $THREADS -t $per_client\` with the script below: one script
+  run creates one 3-line order (its own transaction); 10% of the orders are then completed and 10%
+  cancelled, each in a transaction of its own. So about 1.2 events per order.
+- **purge**: a loop calling \`SELECT order_mgmt.purge_events('$KEEP')\` with a 1 s sleep between calls.
+- **A, CDC only**: no polling consumer; a logical slot (wal2json) drained by \`pg_recvlogical --start -f -
+  -o format-version=2 -o add-tables=order_mgmt.outbox -o actions=insert\`; the event ids in the stream are counted.
+- **B, with a polling consumer**: \`register_consumer('bench')\` before the load; one psql session loops on
+  \`BEGIN; fetch_events('bench', $BATCH)\` (each event inserted into a table \`bench_seen\`),
+  \`ack_events('bench', <last seq>); COMMIT\`, sleeping 0.1 s when a batch is not full.
+- **after the load**: the loops run on until the events are drained (A: the slot confirmed the WAL
+  position at the end of the load; B: every event sequenced and acknowledged), then $SETTLE s more; then
+  they stop, \`pg_stat_force_next_flush()\`, 2 s wait, final measures.
+
+\`\`\`
+$(cat "$work/orders.pgbench")
+\`\`\`
+
+## Results
+
+$hdr
+$sep
+| orders created |$(col orders)
+| of which completed / cancelled |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.completed")" "$(v "$sc.cancelled")"; done)
+| events written (outbox_position_seq) |$(col events)
+| pgbench elapsed (s) |$(col elapsed)
+| orders/s (events/s) |$(for sc in A B; do has "$sc" && printf ' %s (%s) |' "$(v "$sc.orders_per_s")" "$(v "$sc.events_per_s")"; done)
+| load average (1 min) during the load: mean / max |$(col load_avg)
+| other processes running (not this benchmark's), mean over the samples |$(col other_running)
+| pgbench latency average |$(col latency)
+| pgbench failed transactions / exit code |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.failed")" "$(v "$sc.pgbench_rc")"; done)
+| **max outbox rows seen** (samples) |$(col max_outbox_rows)
+| **max outbox total size seen** |$(colb max_outbox_bytes)
+| max outbox n_dead_tup seen |$(col max_outbox_dead)
+| outbox at end of load: rows / total size / n_dead_tup |$(for sc in A B; do has "$sc" && printf ' %s / %s / %s |' "$(v "$sc.load_end_rows")" "$(vb "$sc.load_end_bytes")" "$(v "$sc.load_end_dead")"; done)
+| drain after the load (s) |$(for sc in A B; do has "$sc" && printf ' %s (drained: %s) |' "$(v "$sc.drain_s")" "$(v "$sc.drained")"; done)
+| **final outbox rows** |$(col outbox_rows)
+| **final outbox total size** (heap) |$(for sc in A B; do has "$sc" && printf ' %s (%s) |' "$(v "$sc.outbox_size")" "$(v "$sc.outbox_heap")"; done)
+| **final outbox n_live_tup / n_dead_tup** |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.outbox_live")" "$(v "$sc.outbox_dead")"; done)
+| outbox autovacuum runs (pg_stat) |$(col outbox_av)
+| outbox autovacuums logged / mean interval (s) |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.av_outbox_runs")" "$(v "$sc.av_outbox_interval")"; done)
+| outbox: most dead item ids one autovacuum removed / most "dead but not yet removable" |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.av_outbox_dead_items")" "$(v "$sc.av_outbox_not_removable")"; done)
+| max event_feed total size seen |$(colb max_feed_bytes)
+| max event_feed n_dead_tup seen |$(col max_feed_dead)
+| final event_feed rows / total size |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.feed_rows")" "$(v "$sc.feed_size")"; done)
+| final event_feed n_live_tup / n_dead_tup |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.feed_live")" "$(v "$sc.feed_dead")"; done)
+| event_feed autovacuum runs (pg_stat) |$(col feed_av)
+| event_feed autovacuums logged / mean interval (s) |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.av_feed_runs")" "$(v "$sc.av_feed_interval")"; done)
+| event_feed: most dead item ids one autovacuum removed / most "dead but not yet removable" |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.av_feed_dead_items")" "$(v "$sc.av_feed_not_removable")"; done)
+| purge calls / errors |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.purge_calls")" "$(v "$sc.purge_errors")"; done)
+| rows purged |$(col purge_removed)
+| purge_events ms: mean / max (p95) |$(for sc in A B; do has "$sc" && printf ' %s (%s) |' "$(v "$sc.purge_ms")" "$(v "$sc.purge_ms_p95")"; done)
+| orders + order_lines size |$(col orders_size)
+| max pg_wal size seen / at the end |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(vb "$sc.max_wal")" "$(v "$sc.wal_size")"; done)
+EOF
+	if has A; then
+		cat <<EOF
+
+Scenario A, CDC:
+
+| | |
+| --- | ---: |
+| max slot lag seen (pg_current_wal_lsn - confirmed_flush_lsn) | $(vb A.max_slot_lag) |
+| outbox inserts in the wal2json stream / distinct event ids | $(v A.cdc_events) / $(v A.cdc_distinct) |
+| events written | $(v A.events) |
+EOF
+	fi
+	if has B; then
+		cat <<EOF
+
+Scenario B, the polling consumer:
+
+| | |
+| --- | ---: |
+| events written (outbox_position_seq) | $(v B.events) |
+| events received (rows in bench_seen) / distinct ids / distinct positions | $(v B.seen) / $(v B.seen_ids) / $(v B.seen_positions) |
+| **duplicates / missing** | **$(v B.duplicates) / $(v B.missing)** |
+| final acked_seq / event_feed_seq | $(v B.acked) / $(v B.feed_seq) |
+| **final consumer lag** (max feed seq - acked) | **$(v B.lag)** |
+| max consumer lag seen / max backlog seen (written - acked) | $(v B.max_lag) / $(v B.max_backlog) |
+| batches / non-empty / mean events per non-empty batch / largest | $(v B.batches) / $(v B.batches_nonempty) / $(v B.batch_avg_n) / $(v B.batch_max_n) |
+| fetch+record ms: mean / p50 / p95 / max | $(v B.fetch_avg) / $(v B.fetch_p50) / $(v B.fetch_p95) / $(v B.fetch_max) |
+| fetch+record ms, mean of full ($BATCH-event) batches | $(v B.fetch_full_avg) |
+| consumer session exit code | $(v B.consumer_rc) |
+EOF
+	fi
+	cat <<EOF
+
+Server log: $n_errors ERROR/FATAL/PANIC lines, $n_warnings WARNING lines, $n_lockwaits lock waits over
+deadlock_timeout; autovacuum of the outbox logged $n_av_outbox times, of event_feed $n_av_feed times.
+EOF
+	if [ -n "$error_lines" ]; then
+		printf '\n```\n%s\n```\n' "$error_lines"
+	fi
+	if has A && [ -s "$RESULTS_DIR/pg_recvlogical_A.log" ]; then
+		printf '\npg_recvlogical (stopped with SIGINT at the end of scenario A) printed:\n\n```\n%s\n```\n' \
+			"$(cat "$RESULTS_DIR/pg_recvlogical_A.log")"
+	fi
+	cat <<EOF
+
+## Reading
+
+$reading
+EOF
+} >"$REPORT"
+say "report written to $REPORT"
