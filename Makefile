@@ -17,12 +17,12 @@ OBJS = \
 	src/notify_worker.o
 
 EXTENSION = order_mgmt
-DATA = sql/order_mgmt--1.0.0.sql
+DATA = sql/order_mgmt--1.0.0.sql sql/order_mgmt--1.0.0--1.1.0.sql
 PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
 
 # pg_regress suites in sql/ with results in expected/
 REGRESS = setup create_order create_order_errors lifecycle lifecycle_errors \
-	direct_dml get_order settings event_modes consumers security
+	direct_dml get_order settings event_modes consumers security reports
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/test.conf
 
 # isolation specs in test/isolation/specs with results in test/isolation/expected

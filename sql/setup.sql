@@ -13,7 +13,7 @@ WHERE refclassid = 'pg_extension'::regclass
   AND deptype = 'e'
 ORDER BY 1;
 
--- nothing is executable by PUBLIC except the harmless helpers
+-- nothing is executable by PUBLIC (create_roles() grants what each role needs)
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
 FROM pg_proc p
 WHERE p.pronamespace = 'order_mgmt'::regnamespace
