@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	make gcc
 	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json
-	libipc-run-perl
+	libipc-run-perl procps
 	nodejs npm
 )
 
