@@ -42,6 +42,38 @@ BEGIN
 											 objects),
 				  HINT = 'Drop the schema, or let CREATE EXTENSION create it.';
 	END IF;
+	-- nobody else may create objects beside the extension's later on
+	IF EXISTS (SELECT FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+				WHERE n.oid OPERATOR(pg_catalog.=) target
+				  AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+				  AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner) THEN
+		RAISE EXCEPTION 'schema "%" was not prepared for order_mgmt', pg_catalog.current_schema()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Roles other than its owner may create objects in it.',
+				  HINT = 'Revoke CREATE on the schema from everyone but its owner, or let CREATE EXTENSION create it.';
+	END IF;
+END
+$$;
+
+-- The installing role's default privileges would hand the new tables and
+-- functions to other roles, past the privileges set at the end of this
+-- script: refuse rather than install them open.
+DO $$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a
+				WHERE d.defaclrole OPERATOR(pg_catalog.=)
+					  (SELECT r.oid FROM pg_catalog.pg_roles r
+						WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+				  AND (d.defaclnamespace OPERATOR(pg_catalog.=) 0
+					   OR d.defaclnamespace OPERATOR(pg_catalog.=)
+						  (SELECT n.oid FROM pg_catalog.pg_namespace n
+							WHERE n.nspname OPERATOR(pg_catalog.=) pg_catalog.current_schema()))
+				  AND a.grantee OPERATOR(pg_catalog.<>) d.defaclrole) THEN
+		RAISE EXCEPTION 'default privileges of role "%" would grant order_mgmt''s objects to other roles', CURRENT_USER
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'ALTER DEFAULT PRIVILEGES of the installing role grant new tables, sequences or functions to other roles.',
+				  HINT = 'Install as a role without such default privileges, or revoke them first.';
+	END IF;
 END
 $$;
 
