@@ -27,7 +27,9 @@ REGRESS = setup create_order create_order_errors lifecycle lifecycle_errors \
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/test.conf
 
 # isolation specs in test/isolation/specs with results in test/isolation/expected
-ISOLATION = cancel_vs_complete create_same_cart read_during_transition consumer_no_skip
+ISOLATION = cancel_vs_complete create_same_cart read_during_transition consumer_no_skip \
+	cancel_vs_cancel complete_vs_complete expected_version create_vs_cancel_same_cart \
+	consumers_ack_at_once
 ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 	--temp-config=test/test.conf --load-extension=order_mgmt
 
