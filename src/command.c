@@ -126,38 +126,58 @@ find_field(JsonbContainer *object, const char *key)
 	return getKeyJsonValueFromContainer(object, key, strlen(key), NULL);
 }
 
-/* Look up a field that must be present. */
+/*
+ * The name of a field as error messages give it: key for a field of the
+ * command, items[item].key for a field of an item.  Built only when a
+ * message needs it.
+ */
+static char *
+field_name(const char *key, int item)
+{
+	if (item < 0)
+		return pstrdup(key);
+	return psprintf("items[%d].%s", item, key);
+}
+
+/* Look up a field that must be present (of items[item] when item >= 0). */
 static JsonbValue *
-require_field(JsonbContainer *object, const char *key, const char *field)
+require_field(JsonbContainer *object, const char *key, int item)
 {
 	JsonbValue *v = find_field(object, key);
 
 	if (v == NULL)
+	{
+		char	   *field = field_name(key, item);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid CreateOrder command: field \"%s\" is missing",
 						field),
 				 errdetail("Field \"%s\" is required by CreateOrder %s.",
 						   field, OM_CONTRACT_VERSION)));
+	}
 	return v;
 }
 
 /* Read a required canonical uuid string field. */
 static void
-read_uuid(JsonbContainer *object, const char *key, const char *field,
-		  pg_uuid_t *out)
+read_uuid(JsonbContainer *object, const char *key, int item, pg_uuid_t *out)
 {
-	JsonbValue *v = require_field(object, key, field);
+	JsonbValue *v = require_field(object, key, item);
 
 	if (v->type != jbvString)
-		reject_type(field, "a uuid string", v);
+		reject_type(field_name(key, item), "a uuid string", v);
 	if (!uuid_parse_canonical(v->val.string.val, v->val.string.len, out))
+	{
+		char	   *field = field_name(key, item);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid CreateOrder command: field \"%s\" is not a valid uuid",
 						field),
 				 errdetail("Field \"%s\" is %s; a uuid is written as 8-4-4-4-12 hexadecimal digits.",
 						   field, shown_value(v))));
+	}
 }
 
 /* True if a JSON number is below zero. */
@@ -213,19 +233,45 @@ numeric_to_int64_exact(Numeric num, int64 *out, bool *fractional)
 }
 
 /*
+ * The common case of read_integer, cheaply: a number written without a
+ * fraction that fits in int32.  false sends the caller down the exact path.
+ */
+static bool
+numeric_to_int64_fast(Numeric num, int64 *out)
+{
+	bool		error = false;
+	int32		value;
+
+	if (numeric_is_nan(num) || numeric_is_inf(num) ||
+		DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(num))) != 0)
+		return false;
+	value = numeric_int4_opt_error(num, &error);
+	if (error)
+		return false;
+	*out = value;
+	return true;
+}
+
+/*
  * Read a required integer field that must be >= min and <= max; values
  * beyond the type's range are SQLSTATE 22003, others 22023.
  */
 static int64
-read_integer(JsonbContainer *object, const char *key, const char *field,
+read_integer(JsonbContainer *object, const char *key, int item,
 			 int64 min, int64 max, const char *rule)
 {
-	JsonbValue *v = require_field(object, key, field);
+	JsonbValue *v = require_field(object, key, item);
+	char	   *field;
 	int64		value;
 	bool		fractional;
 
 	if (v->type != jbvNumeric)
-		reject_type(field, "an integer", v);
+		reject_type(field_name(key, item), "an integer", v);
+	if (numeric_to_int64_fast(v->val.numeric, &value) && value >= min && value <= max)
+		return value;
+
+	/* not a plain integer in range: find out what is wrong with it */
+	field = field_name(key, item);
 	if (min >= 0 && numeric_is_negative(v->val.numeric))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -265,7 +311,7 @@ read_integer(JsonbContainer *object, const char *key, const char *field,
 static void
 read_currency(JsonbContainer *object, char *out)
 {
-	JsonbValue *v = require_field(object, "currency", "currency");
+	JsonbValue *v = require_field(object, "currency", -1);
 	const char *s;
 	int			i;
 
@@ -315,21 +361,15 @@ read_line(JsonbContainer *items, int i, OrderLine *line)
 {
 	JsonbValue *item = getIthJsonbValueFromContainer(items, i);
 	JsonbContainer *object;
-	char		field[64];
-	char		prefix[32];
 
-	snprintf(prefix, sizeof(prefix), "items[%d]", i);
 	if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
-		reject_type(prefix, "an object", item);
+		reject_type(psprintf("items[%d]", i), "an object", item);
 	object = item->val.binary.data;
 
-	snprintf(field, sizeof(field), "%s.productId", prefix);
-	read_uuid(object, "productId", field, &line->product_id);
-	snprintf(field, sizeof(field), "%s.quantity", prefix);
-	line->quantity = (int32) read_integer(object, "quantity", field,
+	read_uuid(object, "productId", i, &line->product_id);
+	line->quantity = (int32) read_integer(object, "quantity", i,
 										  1, PG_INT32_MAX, "must be at least 1");
-	snprintf(field, sizeof(field), "%s.unitPrice", prefix);
-	line->unit_price = read_integer(object, "unitPrice", field,
+	line->unit_price = read_integer(object, "unitPrice", i,
 									0, PG_INT64_MAX, "must not be negative");
 }
 
@@ -348,27 +388,22 @@ compare_line_index(const void *a, const void *b, void *arg)
 	return (ia > ib) - (ia < ib);
 }
 
-/* Append an int64 in big-endian order to the digest. */
+/* Append an int64 in big-endian order to the digest input at *p. */
 static void
-digest_int64(pg_cryptohash_ctx *ctx, int64 value)
+digest_int64(uint8 **p, int64 value)
 {
-	uint8		bytes[8];
 	int			i;
 
 	for (i = 0; i < 8; i++)
-		bytes[i] = (uint8) ((uint64) value >> (56 - 8 * i));
-	if (pg_cryptohash_update(ctx, bytes, 8) < 0)
-		elog(ERROR, "could not update the command digest: %s",
-			 pg_cryptohash_error(ctx));
+		*(*p)++ = (uint8) ((uint64) value >> (56 - 8 * i));
 }
 
-/* Append raw bytes to the digest. */
+/* Append raw bytes to the digest input at *p. */
 static void
-digest_bytes(pg_cryptohash_ctx *ctx, const void *data, size_t len)
+digest_bytes(uint8 **p, const void *data, size_t len)
 {
-	if (pg_cryptohash_update(ctx, data, len) < 0)
-		elog(ERROR, "could not update the command digest: %s",
-			 pg_cryptohash_error(ctx));
+	memcpy(*p, data, len);
+	*p += len;
 }
 
 /*
@@ -382,6 +417,9 @@ check_lines_and_digest(CreateOrderCommand *cmd)
 {
 	int		   *order = palloc(sizeof(int) * cmd->nlines);
 	pg_cryptohash_ctx *ctx;
+	uint8	   *input;
+	uint8	   *p;
+	size_t		payauth_len;
 	int			i;
 
 	for (i = 0; i < cmd->nlines; i++)
@@ -407,34 +445,43 @@ check_lines_and_digest(CreateOrderCommand *cmd)
 		}
 	}
 
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not start the command digest");
-	digest_bytes(ctx, cmd->customer_id.data, UUID_LEN);
-	digest_bytes(ctx, cmd->currency, 3);
-	digest_int64(ctx, cmd->total);
+	/* the digest's input, laid out in one buffer and hashed at once */
+	payauth_len = cmd->payment_authorization_id ?
+		strlen(cmd->payment_authorization_id) : 0;
+	input = palloc(UUID_LEN + 3 + 8 + 8 + payauth_len + 8 +
+				   (Size) cmd->nlines * (UUID_LEN + 8 + 8));
+	p = input;
+	digest_bytes(&p, cmd->customer_id.data, UUID_LEN);
+	digest_bytes(&p, cmd->currency, 3);
+	digest_int64(&p, cmd->total);
 	if (cmd->payment_authorization_id)
 	{
-		int			len = strlen(cmd->payment_authorization_id);
-
-		digest_int64(ctx, len);
-		digest_bytes(ctx, cmd->payment_authorization_id, len);
+		digest_int64(&p, payauth_len);
+		digest_bytes(&p, cmd->payment_authorization_id, payauth_len);
 	}
 	else
-		digest_int64(ctx, -1);
-	digest_int64(ctx, cmd->nlines);
+		digest_int64(&p, -1);
+	digest_int64(&p, cmd->nlines);
 	for (i = 0; i < cmd->nlines; i++)
 	{
 		const OrderLine *line = &cmd->lines[order[i]];
 
-		digest_bytes(ctx, line->product_id.data, UUID_LEN);
-		digest_int64(ctx, line->quantity);
-		digest_int64(ctx, line->unit_price);
+		digest_bytes(&p, line->product_id.data, UUID_LEN);
+		digest_int64(&p, line->quantity);
+		digest_int64(&p, line->unit_price);
 	}
+
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not start the command digest");
+	if (pg_cryptohash_update(ctx, input, p - input) < 0)
+		elog(ERROR, "could not update the command digest: %s",
+			 pg_cryptohash_error(ctx));
 	if (pg_cryptohash_final(ctx, cmd->digest, OM_DIGEST_LEN) < 0)
 		elog(ERROR, "could not finish the command digest: %s",
 			 pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
+	pfree(input);
 	pfree(order);
 }
 
@@ -495,10 +542,10 @@ command_read_create_order(Jsonb *command, CreateOrderCommand *out)
 				 errdetail("The command is %s.",
 						   JB_ROOT_IS_SCALAR(command) ? "a scalar" : "an array")));
 
-	read_uuid(root, "cartId", "cartId", &out->cart_id);
-	read_uuid(root, "customerId", "customerId", &out->customer_id);
+	read_uuid(root, "cartId", -1, &out->cart_id);
+	read_uuid(root, "customerId", -1, &out->customer_id);
 
-	items = require_field(root, "items", "items");
+	items = require_field(root, "items", -1);
 	if (items->type != jbvBinary || !JsonContainerIsArray(items->val.binary.data))
 		reject_type("items", "an array", items);
 	items_array = items->val.binary.data;
@@ -520,7 +567,7 @@ command_read_create_order(Jsonb *command, CreateOrderCommand *out)
 	for (i = 0; i < nitems; i++)
 		read_line(items_array, i, &out->lines[i]);
 
-	out->total = read_integer(root, "total", "total", 0, PG_INT64_MAX,
+	out->total = read_integer(root, "total", -1, 0, PG_INT64_MAX,
 							  "must not be negative");
 	read_currency(root, out->currency);
 	out->payment_authorization_id = read_payment_authorization(root);

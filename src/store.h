@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * store.h
- *	  Reading and writing the order tables through cached SPI plans.
+ *	  Reading and writing the order tables: cached SPI plans, and direct
+ *	  inserts for the rows of a new order and of events.
  *
  * Every SQL statement order_mgmt runs lives in store.c.  Callers must be
  * connected to SPI.

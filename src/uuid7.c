@@ -17,11 +17,42 @@
 #include <time.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 
 #include "uuid7.h"
 
 /* the last (unix_ms << 12 | sub_ms) this backend used */
 static uint64 last_timestamp = 0;
+
+/*
+ * Random bytes drawn from pg_strong_random ahead of need: one call per
+ * RANDOM_POOL_SIZE / 8 ids instead of one per id (the call, not the bytes,
+ * is what costs).  The pool belongs to the process that filled it, so a
+ * child forked with a copy never reuses its parent's bytes.
+ */
+#define RANDOM_POOL_SIZE 256
+static uint8 random_pool[RANDOM_POOL_SIZE];
+static int	random_pool_used = RANDOM_POOL_SIZE;
+static int	random_pool_pid = 0;
+
+/* Copy 8 unused strong random bytes to out. */
+static void
+random_bytes8(uint8 *out)
+{
+	if (random_pool_used + 8 > RANDOM_POOL_SIZE || random_pool_pid != MyProcPid)
+	{
+		if (!pg_strong_random(random_pool, RANDOM_POOL_SIZE))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random bits for a uuid")));
+		random_pool_used = 0;
+		random_pool_pid = MyProcPid;
+	}
+	memcpy(out, random_pool + random_pool_used, 8);
+	/* never hand out the same bytes twice */
+	memset(random_pool + random_pool_used, 0, 8);
+	random_pool_used += 8;
+}
 
 /* Fill *out with a new time-ordered version 7 uuid. */
 void
@@ -43,10 +74,7 @@ uuid7_generate(pg_uuid_t *out)
 		stamp = last_timestamp + 1;
 	last_timestamp = stamp;
 
-	if (!pg_strong_random(out->data + 8, 8))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bits for a uuid")));
+	random_bytes8(out->data + 8);
 
 	/* 48-bit milliseconds, big-endian */
 	unix_ms = stamp >> 12;
