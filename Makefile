@@ -8,6 +8,7 @@ OBJS = \
 	src/json_out.o \
 	src/command.o \
 	src/store.o \
+	src/direct_write.o \
 	src/orders.o \
 	src/lifecycle.o \
 	src/events.o \
