@@ -8,12 +8,14 @@
 #
 # It does NOT build or install the extension: it uses the order_mgmt already
 # installed in PostgreSQL 15 (run `make install` or scripts/test.sh first),
-# or the one of another installation with BINDIR=.../bin.  It needs pgbench
+# or the one of another installation with PG_CONFIG=.../pg_config (or
+# BINDIR=.../bin).  It needs pgbench
 # and python3 with psycopg 3 (installed from Debian's python3-psycopg if
 # missing).
 #
-# As root, it starts a throwaway server as the "postgres" account (temporary
-# directory, free port, unix socket only) with the settings of test/test.conf,
+# As root, it starts a throwaway server (scripts/lib/cluster.sh) as the
+# "postgres" account (temporary directory, free port, unix socket only) with
+# the settings of test/test.conf,
 # shared_buffers = 256MB, shared_preload_libraries = 'order_mgmt' and
 # order_mgmt.worker_databases = 'bench', creates database bench and the
 # extension, and runs pgbench with CLIENTS (16) clients and 2 threads: one
@@ -21,7 +23,7 @@
 # with gen_random_uuid() ids, in a transaction of its own.  The mode comes
 # from PGOPTIONS (-c order_mgmt.notifications=MODE).
 #
-# Two setups, ROUNDS rounds each, every round runs the three modes for
+# Two setups (SETUPS, default both), ROUNDS rounds each, every round runs the three modes for
 # DURATION seconds each, in a rotating order (off on background, then
 # on background off, ...), on freshly emptied tables (TRUNCATE with the
 # guard triggers bypassed, then CHECKPOINT):
@@ -42,19 +44,25 @@
 # server too, and its temporary directory is removed.
 #
 # Environment:
-#   ROUNDS=3  DURATION=15  CLIENTS=16  BINDIR=/usr/lib/postgresql/15/bin
+#   ROUNDS=3  DURATION=15  CLIENTS=16  SETUPS="nolistener listener"
+#   PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config (or BINDIR=.../bin)
 #   RESULTS_DIR=...  REPORT=...
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
-	exec sudo --preserve-env=PATH,ROUNDS,DURATION,CLIENTS,BINDIR,RESULTS_DIR,REPORT bash "$0" "$@"
+	exec sudo --preserve-env=PATH,ROUNDS,DURATION,CLIENTS,SETUPS,BINDIR,PG_CONFIG,RESULTS_DIR,REPORT \
+		bash "$0" "$@"
 fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bindir=${BINDIR:-/usr/lib/postgresql/15/bin}
+[ -n "${BINDIR:-}" ] && export PG_CONFIG=$BINDIR/pg_config
+# shellcheck source=scripts/lib/cluster.sh
+source "$root/scripts/lib/cluster.sh"
+bindir=$CLUSTER_BINDIR
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-15}
 CLIENTS=${CLIENTS:-16}
+SETUPS=${SETUPS:-nolistener listener}
 REPORT=${REPORT:-$root/bench/notify_modes.md}
 THREADS=2
 python=/usr/bin/python3         # Debian's, where python3-psycopg installs
@@ -66,6 +74,9 @@ say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 for v in ROUNDS DURATION CLIENTS; do
 	case ${!v} in '' | *[!0-9]*) die "$v must be a positive integer" ;; esac
 	[ "${!v}" -gt 0 ] || die "$v must be a positive integer"
+done
+for setup in $SETUPS; do
+	case $setup in nolistener | listener) ;; *) die "unknown setup $setup (SETUPS: nolistener listener)" ;; esac
 done
 [ -x "$bindir/postgres" ] || die "PostgreSQL 15 is not installed in $bindir"
 sharedir=$("$bindir/pg_config" --sharedir)
@@ -81,16 +92,12 @@ if ! "$python" -c 'import psycopg' 2>/dev/null; then
 		die "could not install python3-psycopg"
 fi
 
-# run a command as the unprivileged postgres account
-as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-
-# processes of the postgres account whose command line mentions $1
-pg_procs() { pgrep -u postgres -f -- "$1" || true; }
-
-work="" data=""
+# (as_pg, the prefix that runs a command as the postgres account, comes
+# from scripts/lib/cluster.sh)
+work=""
 bg_pids=()
 cleanup() {
-	local rc=$? left p
+	local rc=$? p
 	set +e
 	trap "" HUP INT TERM PIPE
 	trap - EXIT
@@ -100,26 +107,19 @@ cleanup() {
 	for p in "${bg_pids[@]}"; do
 		wait "$p" 2>/dev/null
 	done
-	if [ -n "$data" ] && [ -f "$data/postmaster.pid" ]; then
-		"${as_pg[@]}" "$bindir/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1
-	fi
 	if [ -n "$work" ]; then
-		for _ in $(seq 1 100); do
-			[ -z "$(pg_procs "$work")" ] && break
-			sleep 0.1
-		done
-		left=$(pg_procs "$work")
-		if [ -n "$left" ]; then
-			echo "notify_modes: processes still running under $work: $left" >&2
-			rc=1
-		fi
 		[ -f "$work/server.log" ] && cp "$work/server.log" "$RESULTS_DIR/server.log" 2>/dev/null
 		if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ -f "$work/server.log" ]; then
 			echo "---- last lines of the server log" >&2
 			tail -n 20 "$work/server.log" >&2
 		fi
-		rm -rf "$work"
-		[ -z "$left" ] && echo "cleanup: server stopped, $work removed, no process left behind"
+		cd /
+		# stops the server, waits for its processes, removes $work
+		if cluster_destroy; then
+			echo "cleanup: server stopped, $work removed, no process left behind"
+		else
+			rc=1
+		fi
 	fi
 	exit $rc
 }
@@ -128,51 +128,29 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-work=$(mktemp -d /tmp/order_mgmt-bench.XXXXXX)
-data=$work/data
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d /tmp/order_mgmt-notify.XXXXXX)}
 mkdir -p "$RESULTS_DIR"
 chmod 755 "$RESULTS_DIR"
-chown postgres: "$work"
-cd "$work"                      # a cwd the postgres account can read
 results=$RESULTS_DIR/runs.jsonl
 : >"$results"
 
 say "results in $RESULTS_DIR; report to $REPORT"
 
-"${as_pg[@]}" "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-	>"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; die "initdb failed"; }
+cluster_create bench || die "initdb failed"
+work=$CLUSTER_WORK
+data=$CLUSTER_DATA
+cd "$work"                      # a cwd the postgres account can read
 bench_conf="shared_buffers = 256MB
 shared_preload_libraries = 'order_mgmt'
 order_mgmt.worker_databases = 'bench'"
 {
-	echo
-	echo "# order_mgmt notification benchmark: unix socket only, in the benchmark's own directory"
-	echo "listen_addresses = ''"
-	echo "unix_socket_directories = '$work'"
 	echo "# test/test.conf"
 	cat "$root/test/test.conf"
 	echo "# benchmark settings"
 	echo "$bench_conf"
 } >>"$data/postgresql.conf"
-
-port_free() {
-	local rc=0
-	"${as_pg[@]}" "$bindir/pg_isready" -q -t 2 -U postgres -h /var/run/postgresql -p "$1" || rc=$?
-	[ $rc -eq 2 ] || return 1
-	! (exec 4<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-port=""
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	p=$(shuf -i 20000-60000 -n 1)
-	port_free "$p" || continue
-	if "${as_pg[@]}" "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -o "-p $p" -w -t 60 \
-		start >/dev/null 2>&1; then
-		port=$p
-		break
-	fi
-done
-[ -n "$port" ] || die "could not start the server"
+cluster_start || die "could not start the server"
+port=$CLUSTER_PORT
 
 psql_base=("$bindir/psql" -X -q -h "$work" -p "$port" -U postgres -v ON_ERROR_STOP=1)
 # q DB: SQL on stdin, unaligned tuples only
@@ -327,8 +305,8 @@ run() {
 	say "$setup round $round $mode: $tps orders/s"
 }
 
-say "$ROUNDS rounds x ${#MODES[@]} modes x $DURATION s, $CLIENTS clients, setups: no listener, listener"
-for setup in nolistener listener; do
+say "$ROUNDS rounds x ${#MODES[@]} modes x $DURATION s, $CLIENTS clients, setups: $SETUPS"
+for setup in $SETUPS; do
 	for round in $(seq 1 "$ROUNDS"); do
 		for i in 0 1 2; do
 			run "$setup" "$round" "${MODES[$(((i + round - 1) % 3))]}"
@@ -347,7 +325,8 @@ import json, statistics, sys
  conf) = sys.argv[1:]
 runs = [json.loads(line) for line in open(results)]
 modes = ["off", "on", "background"]
-setups = [("nolistener", "no listener"), ("listener", "listener + probe")]
+setups = [(k, t) for k, t in [("nolistener", "no listener"), ("listener", "listener + probe")]
+          if any(x["setup"] == k for x in runs)]
 
 def pct(values, p):
     values = sorted(values)
@@ -393,30 +372,32 @@ for key, title in setups:
                    f"**{mean['background']:.0f}** | **{mean['on'] / mean['off']:.2f}** | "
                    f"**{mean['background'] / mean['off']:.2f}** |")
     out.append("")
-out.append("## Wake-up delay (listener + probe setup)\n")
-out.append("Time from the probe writer's COMMIT returning to the listener receiving that order's "
-           "notification, over all probe orders of all rounds (one every 50 ms, while pgbench "
-           "runs). Negative values: the notification arrived before the writer saw its COMMIT "
-           "return. Exactly once: every event written during the run was announced, once.\n")
-out.append("| mode | probe orders | announced | median ms | p90 ms | p99 ms | max ms | "
-           "events written | announced (distinct) | duplicates |")
-out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for m in modes:
-    rs = [x for x in runs if x["setup"] == "listener" and x["mode"] == m and x["probe"]]
-    if not rs:
-        continue
-    delays = [d for x in rs for d in x["probe"]["delays_ms"]]
-    orders = sum(x["probe"]["probe_orders"] for x in rs)
-    announced = sum(x["probe"]["probe_announced"] for x in rs)
-    written = sum(x["events"] for x in rs)
-    received = sum(x["probe"]["received"] for x in rs)
-    dups = sum(x["probe"]["duplicates"] for x in rs)
-    if delays:
-        out.append(f"| {m} | {orders} | {announced} | {pct(delays, 50):.2f} | {pct(delays, 90):.2f} | "
-                   f"{pct(delays, 99):.2f} | {max(delays):.2f} | {written} | {received} | {dups} |")
-    else:
-        out.append(f"| {m} | {orders} | 0 | - | - | - | - | {written} | {received} | {dups} |")
-out.append("")
+has_listener = any(x["setup"] == "listener" for x in runs)
+if has_listener:
+    out.append("## Wake-up delay (listener + probe setup)\n")
+    out.append("Time from the probe writer's COMMIT returning to the listener receiving that order's "
+               "notification, over all probe orders of all rounds (one every 50 ms, while pgbench "
+               "runs). Negative values: the notification arrived before the writer saw its COMMIT "
+               "return. Exactly once: every event written during the run was announced, once.\n")
+    out.append("| mode | probe orders | announced | median ms | p90 ms | p99 ms | max ms | "
+               "events written | announced (distinct) | duplicates |")
+    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for m in modes:
+        rs = [x for x in runs if x["setup"] == "listener" and x["mode"] == m and x["probe"]]
+        if not rs:
+            continue
+        delays = [d for x in rs for d in x["probe"]["delays_ms"]]
+        orders = sum(x["probe"]["probe_orders"] for x in rs)
+        announced = sum(x["probe"]["probe_announced"] for x in rs)
+        written = sum(x["events"] for x in rs)
+        received = sum(x["probe"]["received"] for x in rs)
+        dups = sum(x["probe"]["duplicates"] for x in rs)
+        if delays:
+            out.append(f"| {m} | {orders} | {announced} | {pct(delays, 50):.2f} | {pct(delays, 90):.2f} | "
+                       f"{pct(delays, 99):.2f} | {max(delays):.2f} | {written} | {received} | {dups} |")
+        else:
+            out.append(f"| {m} | {orders} | 0 | - | - | - | - | {written} | {received} | {dups} |")
+    out.append("")
 out.append("## Reading the numbers\n")
 out.append("- Compare modes within a round: the rounds run minutes apart on a machine whose speed "
            "drifts, and each ratio is taken inside one round.")

@@ -7,11 +7,12 @@
 #   sudo ORDERS=20000 bench/outbox_retention.sh    # a quick smoke run
 #
 # It does NOT build or install the extension: it uses the order_mgmt already
-# installed in PostgreSQL 15 (run `make install` or scripts/test.sh first), and
-# stops if there is none.  It needs pgbench, pg_recvlogical and wal2json
+# installed in PostgreSQL 15 (run `make install` or scripts/test.sh first), or
+# the one of another installation with PG_CONFIG=.../pg_config, and stops if
+# there is none.  It needs pgbench, pg_recvlogical and wal2json
 # (Debian: postgresql-15, postgresql-15-wal2json).
 #
-# As root, it starts a throwaway server as the "postgres" account (temporary
+# As root, it starts a throwaway server (scripts/lib/cluster.sh) as the "postgres" account (temporary
 # directory, free port, unix socket only, the settings of test/test.conf plus
 # shared_buffers = 256MB and two logging-only settings), and runs two
 # scenarios, each in a fresh database with a fresh extension:
@@ -51,14 +52,18 @@
 #   DRAIN_TIMEOUT=900    most seconds to wait for the drain
 #   RESULTS_DIR=...      where CSVs and logs are kept
 #   REPORT=...           the Markdown report (default bench/RETENTION.md)
+#   PG_CONFIG=...        the PostgreSQL to use (default Debian's PostgreSQL 15)
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
-	exec sudo --preserve-env=PATH,ORDERS,SCENARIOS,SETTLE,DRAIN_TIMEOUT,RESULTS_DIR,REPORT bash "$0" "$@"
+	exec sudo --preserve-env=PATH,ORDERS,SCENARIOS,SETTLE,DRAIN_TIMEOUT,RESULTS_DIR,REPORT,PG_CONFIG \
+		bash "$0" "$@"
 fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bindir=/usr/lib/postgresql/15/bin
+# shellcheck source=scripts/lib/cluster.sh
+source "$root/scripts/lib/cluster.sh"
+bindir=$CLUSTER_BINDIR
 
 ORDERS=${ORDERS:-1000000}
 SCENARIOS=${SCENARIOS:-A B}
@@ -89,16 +94,12 @@ for tool in pgbench pg_recvlogical psql pg_ctl initdb; do
 	[ -x "$bindir/$tool" ] || die "$bindir/$tool is missing"
 done
 
-# run a command as the unprivileged postgres account
-as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-
-# processes of the postgres account whose command line mentions $1
-pg_procs() { pgrep -u postgres -f -- "$1" || true; }
-
+# (as_pg, the prefix that runs a command as the postgres account, comes
+# from scripts/lib/cluster.sh)
 work="" data="" stopfile=""
 bg_pids=()
 cleanup() {
-	local rc=$? left p
+	local rc=$? p
 	set +e
 	trap "" HUP INT TERM PIPE
 	trap - EXIT
@@ -109,19 +110,7 @@ cleanup() {
 	for p in "${bg_pids[@]}"; do
 		wait "$p" 2>/dev/null
 	done
-	if [ -n "$data" ] && [ -f "$data/postmaster.pid" ]; then
-		"${as_pg[@]}" "$bindir/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1
-	fi
 	if [ -n "$work" ]; then
-		for _ in $(seq 1 100); do
-			[ -z "$(pg_procs "$work")" ] && break
-			sleep 0.1
-		done
-		left=$(pg_procs "$work")
-		if [ -n "$left" ]; then
-			echo "outbox_retention: processes still running under $work: $left" >&2
-			rc=1
-		fi
 		if [ -n "${RESULTS_DIR:-}" ] && [ -f "$work/server.log" ]; then
 			cp "$work/server.log" "$RESULTS_DIR/server.log" 2>/dev/null
 		fi
@@ -129,8 +118,13 @@ cleanup() {
 			echo "---- last lines of the server log" >&2
 			tail -n 20 "$work/server.log" >&2
 		fi
-		rm -rf "$work"
-		[ -z "$left" ] && echo "cleanup: server stopped, $work removed, no process left behind"
+		cd /
+		# stops the server, waits for its processes, removes $work
+		if cluster_destroy; then
+			echo "cleanup: server stopped, $work removed, no process left behind"
+		else
+			rc=1
+		fi
 	fi
 	exit $rc
 }
@@ -139,52 +133,31 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-work=$(mktemp -d /tmp/order_mgmt-bench.XXXXXX)
-data=$work/data
-stopfile=$work/stop
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d /tmp/order_mgmt-retention.XXXXXX)}
 mkdir -p "$RESULTS_DIR"
 chmod 755 "$RESULTS_DIR"
-chown postgres: "$work"
+cluster_create bench || die "initdb failed"
+work=$CLUSTER_WORK
+data=$CLUSTER_DATA
+stopfile=$work/stop
 cd "$work"                      # a cwd the postgres account can read
 
 say "results in $RESULTS_DIR; report to $REPORT"
 say "$total_orders orders per scenario ($CLIENTS clients x $per_client), scenarios: $SCENARIOS"
 
-"${as_pg[@]}" "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-	>"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; die "initdb failed"; }
 bench_conf="shared_buffers = 256MB
 log_autovacuum_min_duration = 0
 log_lock_waits = on
 log_line_prefix = '%m [%p] %q%d %a: '"
 {
-	echo
-	echo "# order_mgmt outbox benchmark: unix socket only, in the benchmark's own directory"
-	echo "listen_addresses = ''"
-	echo "unix_socket_directories = '$work'"
 	echo "# test/test.conf"
 	cat "$root/test/test.conf"
 	echo "# benchmark settings (the last two only log: every autovacuum run, lock waits over deadlock_timeout)"
 	echo "$bench_conf"
 } >>"$data/postgresql.conf"
 
-port_free() {
-	local rc=0
-	"${as_pg[@]}" "$bindir/pg_isready" -q -t 2 -U postgres -h /var/run/postgresql -p "$1" || rc=$?
-	[ $rc -eq 2 ] || return 1
-	! (exec 4<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-port=""
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	p=$(shuf -i 20000-60000 -n 1)
-	port_free "$p" || continue
-	if "${as_pg[@]}" "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -o "-p $p" -w -t 60 \
-		start >/dev/null 2>&1; then
-		port=$p
-		break
-	fi
-done
-[ -n "$port" ] || die "could not start the server"
+cluster_start || die "could not start the server"
+port=$CLUSTER_PORT
 
 psql_base=("$bindir/psql" -X -q -h "$work" -p "$port" -U postgres -v ON_ERROR_STOP=1)
 # q DB [psql args]: SQL on stdin, unaligned tuples only

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""bench/report.py: the numbers and Markdown fragments of the benchmark sections.
+
+  report.py latency LOGFILE...       pgbench per-transaction logs -> JSON members
+                                     "n": .., "p50_ms": .., "p99_ms": ..
+  report.py SECTION RUNS.jsonl OUT.md META.json
+                                     the fragment of section create_order,
+                                     get_order or lifecycle from its runs
+
+Every run is one line of RUNS.jsonl: its tags (contender, clients, round,
+...), pgbench's tps (without connection time) and the latency percentiles
+of its transactions.  A comparison takes, for each round, the ratio of the
+subject's tps to the contender's tps measured in that same round (the
+contenders of a round run back to back, interleaved), and reports the
+median over the rounds; tps and latencies are medians over the rounds too.
+Standard library only.
+"""
+import json
+import statistics
+import sys
+
+
+def percentile(sorted_values, p):
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, int(round(p / 100.0 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[k]
+
+
+def latency(files):
+    # pgbench --log lines: client_id transaction_no time_us script_no epoch us
+    values = []
+    for name in files:
+        with open(name) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2].isdigit():
+                    values.append(int(parts[2]))
+    values.sort()
+    if not values:
+        sys.exit("no transactions in the logs")
+    print('"n": %d, "p50_ms": %.4f, "p99_ms": %.4f'
+          % (len(values), percentile(values, 50) / 1000.0, percentile(values, 99) / 1000.0))
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def ratio(runs, subject, other, key):
+    """median over rounds of tps(subject) / tps(other), both in the same round"""
+    by_round = {}
+    for r in runs:
+        if key(r):
+            by_round.setdefault(r["round"], {})[r["contender"]] = r["tps"]
+    rs = [d[subject] / d[other] for d in by_round.values()
+          if subject in d and other in d and d[other] > 0]
+    return med(rs)
+
+
+def stat(runs, contender, key, field):
+    return med([r[field] for r in runs if r["contender"] == contender and key(r)])
+
+
+def contender_rows(out, runs, contenders, subject, key, ratio_label):
+    """one row per contender: tps, p50, p99 and subject/contender"""
+    for name, label in contenders:
+        tps = stat(runs, name, key, "tps")
+        if tps is None:
+            continue
+        rr = "" if name == subject else fmt(ratio(runs, subject, name, key), ".2f") + "x"
+        out.append(f"| {label} | {tps:.0f} | {fmt(stat(runs, name, key, 'p50_ms'), '.2f')} | "
+                   f"{fmt(stat(runs, name, key, 'p99_ms'), '.2f')} | {rr} |")
+
+
+def sync_note(meta):
+    sync = meta.get("synchronous_commit", "on")
+    if sync == "on":
+        return ("Section setting: none (`synchronous_commit = on`): every commit waits for its "
+                "WAL flush, which on a slow disk dominates, the same for every contender.\n")
+    return (f"**Section setting: `synchronous_commit = {sync}`**: a commit does not wait for "
+            "its WAL to reach the disk (the WAL is still written, by the WAL writer). Every "
+            "contender commits once per transaction, so waiting for the flush would add the same "
+            "disk latency to each and hide the work each does; `BENCH_SYNCHRONOUS_COMMIT=on` "
+            "measures with it.\n")
+
+
+def header_rounds(meta):
+    return (f"{meta['rounds']} round(s) of {meta['duration']} per contender, contenders "
+            "interleaved round-robin (the starting contender rotates with the round); "
+            "tps and latencies are medians over the rounds, ratios are the median of the "
+            "per-round ratios.")
+
+
+# ---------------------------------------------------------------------------
+CREATE_CONTENDERS = [
+    ("order_mgmt", "`order_mgmt.create_order`"),
+    ("bare", "(a) one hand-written SQL statement"),
+    ("plpgsql", "(b) PL/pgSQL peer"),
+    ("orm", "(c) ORM-style, one INSERT per row"),
+]
+
+
+def create_order(runs, meta, out):
+    out.append("## create_order: throughput and latency against the alternatives\n")
+    out.append(
+        "One pgbench transaction creates one order with its lines and its OrderCreated "
+        "outbox row. Contenders, all writing the same rows (same columns, constraints and "
+        "indexes, `order_mgmt`'s tables copied with `LIKE ... INCLUDING ALL`):\n")
+    out.append("- `order_mgmt.create_order(command)`: the extension (C).")
+    out.append("- (a) the practical limit: one hand-written statement (`bench/pgbench/"
+               "create_order_bare.sql`: a CTE inserting the order, its lines from "
+               "`jsonb_array_elements` and its event) into trigger-free copies of the tables "
+               "(schema `bench_bare`), no validation at all.")
+    out.append("- (b) the peer a team would otherwise write: `bench/peer_plpgsql.sql`, the same "
+               "contract in PL/pgSQL (validation, ISO 4217 table, duplicate products, total "
+               "check, limits, idempotent replay with a digest, `ON CONFLICT` on the cart, "
+               "v1.0.0 event payload, UUIDv7 ids), its own copies of the tables.")
+    out.append("- (c) the ORM way: a client transaction `BEGIN`, one `INSERT` for the order "
+               "(`RETURNING` its id), one per line, one for the outbox row, `COMMIT`: one "
+               "round trip per statement (unix socket), no validation.")
+    out.append("")
+    out.append(
+        "(a), (b) and `create_order` take the same jsonb command, built in SQL by "
+        "`bench.cart(n)` (fresh `gen_random_uuid()` ids; line i: quantity 1 + i % 3, unit "
+        "price 100 x i); (c) sends the same values as statement parameters and SQL "
+        f"expressions. pgbench `-M prepared`, 1 thread for 1 client, 2 threads otherwise. "
+        f"{header_rounds(meta)} All order tables are emptied (TRUNCATE) before every run (one "
+        "CHECKPOINT before the first). Latency: per-transaction pgbench log, p50 and p99.\n")
+    out.append(sync_note(meta))
+    lines_list = sorted({r["lines"] for r in runs})
+    clients_list = sorted({r["clients"] for r in runs})
+    out.append("### Summary: create_order tps / contender tps\n")
+    out.append("Goal: at least 1.0x (a) and at least 1.3x (b) at every client count.\n")
+    out.append("| cart | clients | vs (a) bare SQL | vs (b) PL/pgSQL | vs (c) ORM | goal |")
+    out.append("| --- | ---: | ---: | ---: | ---: | --- |")
+    for n in lines_list:
+        for c in clients_list:
+            key = (lambda r, n=n, c=c: r["lines"] == n and r["clients"] == c)
+            ra = ratio(runs, "order_mgmt", "bare", key)
+            rb = ratio(runs, "order_mgmt", "plpgsql", key)
+            rc = ratio(runs, "order_mgmt", "orm", key)
+            if ra is None and rb is None:
+                continue
+            goal = "met" if (ra is not None and rb is not None and ra >= 1.0 and rb >= 1.3) else "**not met**"
+            out.append(f"| {n} lines | {c} | {fmt(ra, '.2f')}x | {fmt(rb, '.2f')}x | "
+                       f"{fmt(rc, '.2f')}x | {goal} |")
+    out.append("")
+    for n in lines_list:
+        out.append(f"### {n}-line cart\n")
+        out.append("| clients | contender | tps | p50 ms | p99 ms | create_order / this |")
+        out.append("| ---: | --- | ---: | ---: | ---: | ---: |")
+        for c in clients_list:
+            key = (lambda r, n=n, c=c: r["lines"] == n and r["clients"] == c)
+            rows = []
+            contender_rows(rows, runs, CREATE_CONTENDERS, "order_mgmt", key, "")
+            out.extend(f"| {c} " + row for row in rows)
+        out.append("")
+
+
+# ---------------------------------------------------------------------------
+def get_order(runs, meta, out):
+    out.append("## get_order: reading an order as JSON\n")
+    out.append(
+        f"`order_mgmt.get_order(id)` against a hand-written query building the same JSON "
+        f"(`bench/pgbench/get_order_sql.sql`: `jsonb_build_object` over the order row and "
+        f"`jsonb_agg` over its lines `ORDER BY line_no`, optional keys added when set). "
+        f"{meta['orders']} stored orders of 1 to 5 lines (a tenth completed, a tenth cancelled, "
+        f"a quarter with a paymentAuthorizationId; inserted directly, as the order functions "
+        f"would have stored them), then VACUUM ANALYZE and CHECKPOINT; each transaction reads one random order (its id looked up "
+        f"by number in a side table, the same way for both). Before timing, both answers "
+        f"were compared for {meta['checked']} orders: {meta['mismatches']} differ. "
+        f"{header_rounds(meta)} pgbench `-M prepared`.\n")
+    contenders = [("order_mgmt", "`order_mgmt.get_order`"), ("sql", "hand-written SQL")]
+    out.append("| clients | contender | tps | p50 ms | p99 ms | get_order / this |")
+    out.append("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for c in sorted({r["clients"] for r in runs}):
+        rows = []
+        contender_rows(rows, runs, contenders, "order_mgmt", lambda r, c=c: r["clients"] == c, "")
+        out.extend(f"| {c} " + row for row in rows)
+    out.append("")
+
+
+# ---------------------------------------------------------------------------
+def lifecycle(runs, meta, out):
+    out.append("## Lifecycle: cancel_order and complete_order\n")
+    out.append(
+        "Each transaction moves one CREATED order to its final state; every transaction "
+        "of a run takes an order of its own (numbered per client in a side table: "
+        "client c's k-th transaction takes order number base + c x per-client + k), so no "
+        "two transactions touch the same order. Contenders:\n")
+    out.append("- `order_mgmt.cancel_order(id, 'CUSTOMER_REQUESTED')` and "
+               "`order_mgmt.complete_order(id)`;")
+    out.append("- the direct path: `UPDATE order_mgmt.orders SET status = 'COMPLETED' WHERE "
+               "order_id = ...` (the guard trigger bumps the version, stamps the time and "
+               "writes the event);")
+    out.append("- the limit: one hand-written statement on trigger-free copies of the tables "
+               "(`bench_bare`): a CTE `UPDATE ... SET status, version + 1, completed_at "
+               "WHERE status = 'CREATED' RETURNING ...` feeding the outbox `INSERT` "
+               "(`bench/pgbench/complete_bare.sql`).")
+    out.append("")
+    out.append(
+        f"The orders ({meta['orders']} in all, every run's own) are inserted before the "
+        f"first run, then VACUUM ANALYZE and CHECKPOINT. Each run is a fixed number of "
+        f"transactions per client (pgbench `-t`: {meta['per_client']}), "
+        f"{meta['rounds']} round(s), contenders interleaved round-robin (rotating start); "
+        "tps and latencies are medians over the rounds, ratios the median of the per-round "
+        "ratios. pgbench `-M prepared`.\n")
+    out.append(sync_note(meta))
+    contenders = [
+        ("cancel", "`cancel_order`"),
+        ("complete", "`complete_order`"),
+        ("update", "direct `UPDATE ... SET status = 'COMPLETED'`"),
+        ("bare", "limit: bare UPDATE + outbox INSERT"),
+    ]
+    out.append("| clients | contender | tps | p50 ms | p99 ms | this / limit |")
+    out.append("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for c in sorted({r["clients"] for r in runs}):
+        key = (lambda r, c=c: r["clients"] == c)
+        for name, label in contenders:
+            tps = stat(runs, name, key, "tps")
+            if tps is None:
+                continue
+            rr = "" if name == "bare" else fmt(ratio(runs, name, "bare", key), ".2f") + "x"
+            out.append(f"| {c} | {label} | {tps:.0f} | {fmt(stat(runs, name, key, 'p50_ms'), '.2f')} | "
+                       f"{fmt(stat(runs, name, key, 'p99_ms'), '.2f')} | {rr} |")
+    out.append("")
+
+
+SECTIONS = {"create_order": create_order, "get_order": get_order, "lifecycle": lifecycle}
+
+
+def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "latency":
+        latency(sys.argv[2:])
+        return
+    if len(sys.argv) != 5 or sys.argv[1] not in SECTIONS:
+        sys.exit(__doc__)
+    section, runs_file, out_file, meta_file = sys.argv[1:]
+    with open(runs_file) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    with open(meta_file) as f:
+        meta = json.load(f)
+    out = []
+    SECTIONS[section](runs, meta, out)
+    if meta.get("quick"):
+        out.append("_Quick mode (BENCH_QUICK=1): a smoke run, too short to mean anything._\n")
+    with open(out_file, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
