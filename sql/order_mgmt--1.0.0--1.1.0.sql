@@ -33,11 +33,12 @@ CREATE INDEX orders_cancelled_at_idx
 
 -- Sales are counted on the day each event happened: an order's total is
 -- gross on the day it was created, completed on the day it was completed
--- and cancelled on the day it was cancelled.  refresh_reports() folds whole
--- quarter hours that no running transaction can still write into into
--- these tables; the views add what happened since from the orders table.
--- Quarter hours line up with every time zone's offset, so days in any
--- session TimeZone are sums of whole buckets.
+-- and cancelled on the day it was cancelled.  refresh_reports() folds the
+-- minutes that no running transaction can still write into into these
+-- tables; the views add what happened since from the orders table.  A
+-- bucket covers a quarter hour, or a minute of the quarter hour the rollup
+-- ends in; quarter hours line up with every time zone's offset, so days in
+-- any session TimeZone are sums of whole buckets.
 CREATE TABLE @extschema@.sales_buckets (
 	bucket_start	timestamptz NOT NULL,
 	currency	text NOT NULL,
@@ -51,7 +52,7 @@ CREATE TABLE @extschema@.sales_buckets (
 );
 
 COMMENT ON TABLE @extschema@.sales_buckets IS
-	'Orders created, completed and cancelled per closed quarter hour and currency (refresh_reports)';
+	'Orders created, completed and cancelled per closed quarter hour (or minute) and currency (refresh_reports)';
 
 CREATE TABLE @extschema@.cancellation_buckets (
 	bucket_start	timestamptz NOT NULL,
@@ -63,7 +64,7 @@ CREATE TABLE @extschema@.cancellation_buckets (
 );
 
 COMMENT ON TABLE @extschema@.cancellation_buckets IS
-	'Cancellations per closed quarter hour, reason and currency (refresh_reports)';
+	'Cancellations per closed quarter hour (or minute), reason and currency (refresh_reports)';
 
 -- Each refresh adds the end of what it folded (and drops older rows).  The
 -- table starts empty, so a dump carries the horizon with the buckets and a
@@ -81,6 +82,21 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.sales_buckets', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.cancellation_buckets', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.report_horizon', '');
 
+-- Where the rollup ends.  The views compare order times with it; being a
+-- stable function, the planner evaluates it when estimating, so it plans
+-- for the few orders since the horizon rather than a third of the table.
+CREATE FUNCTION @extschema@.reports_closed_until()
+RETURNS timestamptz
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE(pg_catalog.max(h.closed_until), '-infinity')
+	  FROM @extschema@.report_horizon h
+$$;
+
+COMMENT ON FUNCTION @extschema@.reports_closed_until() IS
+	'Where the report rollup ends: events before it are in the bucket tables';
+
 CREATE FUNCTION @extschema@.refresh_reports()
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -90,8 +106,11 @@ DECLARE
 	closed timestamptz;
 	oldest_running timestamptz;
 	target timestamptz;
-	bucket CONSTANT interval := '15 minutes';
+	minute_width CONSTANT interval := '1 minute';
+	quarter_width CONSTANT interval := '15 minutes';
 	origin CONSTANT timestamptz := '2000-01-01 00:00:00+00';
+	whole_quarters timestamptz;
+	reopened timestamptz;
 BEGIN
 	-- each statement below must see what committed before it started
 	IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
@@ -108,8 +127,8 @@ BEGIN
 	  FROM @extschema@.report_horizon h;
 
 	-- A transaction stamps its orders with its start time but they become
-	-- visible only when it commits, so a quarter hour is closed only when
-	-- no transaction that started in it or before can still commit.  Every
+	-- visible only when it commits, so a minute is closed only when no
+	-- transaction that started in it or before can still commit.  Every
 	-- transaction that started before ours and has not ended is listed in
 	-- pg_stat_activity (the minute of margin covers one that had not yet
 	-- reported its start); one that ended is visible to the next statement.
@@ -125,48 +144,78 @@ BEGIN
 				WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database()) THEN
 		RETURN closed;
 	END IF;
-	target := pg_catalog.date_bin(bucket,
-								  LEAST(pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::interval,
-										oldest_running),
+	target := pg_catalog.date_bin(minute_width,
+								  LEAST(pg_catalog.now() OPERATOR(pg_catalog.-) minute_width, oldest_running),
 								  origin);
 	IF target OPERATOR(pg_catalog.<=) closed THEN
 		RETURN closed;
 	END IF;
 
+	-- Buckets before the quarter hour the new horizon falls in are whole
+	-- quarter hours; after it, minutes.  The minutes the last refresh left
+	-- in its quarter hour are taken back and folded again with the new
+	-- events, so a closed quarter hour ends as one row.
+	whole_quarters := pg_catalog.date_bin(quarter_width, target, origin);
+	reopened := CASE WHEN closed OPERATOR(pg_catalog.=) '-infinity' THEN closed
+				ELSE pg_catalog.date_bin(quarter_width, closed, origin) END;
+
+	WITH taken AS (
+		DELETE FROM @extschema@.sales_buckets b
+		 WHERE b.bucket_start OPERATOR(pg_catalog.>=) reopened
+		   AND b.bucket_start OPERATOR(pg_catalog.<) closed
+		RETURNING b.*),
+	events AS (
+		SELECT o.created_at AS at, o.currency, 1 AS created, 0 AS completed, 0 AS cancelled,
+			   o.total AS gross, 0 AS completed_amount, 0 AS cancelled_amount
+		  FROM @extschema@.orders o
+		 WHERE o.created_at OPERATOR(pg_catalog.>=) closed
+		   AND o.created_at OPERATOR(pg_catalog.<) target
+		UNION ALL
+		SELECT o.completed_at, o.currency, 0, 1, 0, 0, o.total, 0
+		  FROM @extschema@.orders o
+		 WHERE o.completed_at OPERATOR(pg_catalog.>=) closed
+		   AND o.completed_at OPERATOR(pg_catalog.<) target
+		UNION ALL
+		SELECT o.cancelled_at, o.currency, 0, 0, 1, 0, 0, o.total
+		  FROM @extschema@.orders o
+		 WHERE o.cancelled_at OPERATOR(pg_catalog.>=) closed
+		   AND o.cancelled_at OPERATOR(pg_catalog.<) target
+		UNION ALL
+		SELECT t.bucket_start, t.currency, t.orders_created, t.orders_completed, t.orders_cancelled,
+			   t.gross_amount, t.completed_amount, t.cancelled_amount
+		  FROM taken t)
 	INSERT INTO @extschema@.sales_buckets
 		(bucket_start, currency, orders_created, orders_completed, orders_cancelled,
 		 gross_amount, completed_amount, cancelled_amount)
-	SELECT e.bucket_start, e.currency,
-		   pg_catalog.count(*) FILTER (WHERE e.kind OPERATOR(pg_catalog.=) 'created'),
-		   pg_catalog.count(*) FILTER (WHERE e.kind OPERATOR(pg_catalog.=) 'completed'),
-		   pg_catalog.count(*) FILTER (WHERE e.kind OPERATOR(pg_catalog.=) 'cancelled'),
-		   COALESCE(pg_catalog.sum(e.total) FILTER (WHERE e.kind OPERATOR(pg_catalog.=) 'created'), 0),
-		   COALESCE(pg_catalog.sum(e.total) FILTER (WHERE e.kind OPERATOR(pg_catalog.=) 'completed'), 0),
-		   COALESCE(pg_catalog.sum(e.total) FILTER (WHERE e.kind OPERATOR(pg_catalog.=) 'cancelled'), 0)
-	  FROM (SELECT pg_catalog.date_bin(bucket, o.created_at, origin) AS bucket_start,
-				   o.currency, o.total, 'created' AS kind
-			  FROM @extschema@.orders o
-			 WHERE o.created_at OPERATOR(pg_catalog.>=) closed
-			   AND o.created_at OPERATOR(pg_catalog.<) target
-			UNION ALL
-			SELECT pg_catalog.date_bin(bucket, o.completed_at, origin), o.currency, o.total, 'completed'
-			  FROM @extschema@.orders o
-			 WHERE o.completed_at OPERATOR(pg_catalog.>=) closed
-			   AND o.completed_at OPERATOR(pg_catalog.<) target
-			UNION ALL
-			SELECT pg_catalog.date_bin(bucket, o.cancelled_at, origin), o.currency, o.total, 'cancelled'
-			  FROM @extschema@.orders o
-			 WHERE o.cancelled_at OPERATOR(pg_catalog.>=) closed
-			   AND o.cancelled_at OPERATOR(pg_catalog.<) target) e
-	 GROUP BY e.bucket_start, e.currency;
+	SELECT pg_catalog.date_bin(CASE WHEN e.at OPERATOR(pg_catalog.<) whole_quarters
+								   THEN quarter_width ELSE minute_width END, e.at, origin),
+		   e.currency, pg_catalog.sum(e.created), pg_catalog.sum(e.completed),
+		   pg_catalog.sum(e.cancelled), pg_catalog.sum(e.gross),
+		   pg_catalog.sum(e.completed_amount), pg_catalog.sum(e.cancelled_amount)
+	  FROM events e
+	 GROUP BY 1, 2;
 
+	WITH taken AS (
+		DELETE FROM @extschema@.cancellation_buckets b
+		 WHERE b.bucket_start OPERATOR(pg_catalog.>=) reopened
+		   AND b.bucket_start OPERATOR(pg_catalog.<) closed
+		RETURNING b.*),
+	events AS (
+		SELECT o.cancelled_at AS at, o.cancellation_reason, o.currency, 1 AS cancelled,
+			   o.total AS amount
+		  FROM @extschema@.orders o
+		 WHERE o.cancelled_at OPERATOR(pg_catalog.>=) closed
+		   AND o.cancelled_at OPERATOR(pg_catalog.<) target
+		UNION ALL
+		SELECT t.bucket_start, t.cancellation_reason, t.currency, t.orders_cancelled,
+			   t.cancelled_amount
+		  FROM taken t)
 	INSERT INTO @extschema@.cancellation_buckets
 		(bucket_start, cancellation_reason, currency, orders_cancelled, cancelled_amount)
-	SELECT pg_catalog.date_bin(bucket, o.cancelled_at, origin), o.cancellation_reason, o.currency,
-		   pg_catalog.count(*), pg_catalog.sum(o.total)
-	  FROM @extschema@.orders o
-	 WHERE o.cancelled_at OPERATOR(pg_catalog.>=) closed
-	   AND o.cancelled_at OPERATOR(pg_catalog.<) target
+	SELECT pg_catalog.date_bin(CASE WHEN e.at OPERATOR(pg_catalog.<) whole_quarters
+								   THEN quarter_width ELSE minute_width END, e.at, origin),
+		   e.cancellation_reason, e.currency, pg_catalog.sum(e.cancelled), pg_catalog.sum(e.amount)
+	  FROM events e
 	 GROUP BY 1, 2, 3;
 
 	DELETE FROM @extschema@.report_horizon;
@@ -177,7 +226,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.refresh_reports() IS
-	'Folds closed quarter hours into the report rollup and returns where it now ends; the views are exact without it, only slower';
+	'Folds closed minutes into the report rollup and returns where it now ends; the views are exact without it, only slower';
 
 ------------------------------------------------------------------------
 -- Reporting views.  Amounts are integers in the currency's minor unit
@@ -227,20 +276,17 @@ SELECT CAST(e.at AS pg_catalog.date) AS day, e.currency, c.minor_unit,
 		SELECT o.created_at, o.currency, 1, 0, 0, o.total, 0, 0
 		  FROM @extschema@.orders o
 		 WHERE o.created_at OPERATOR(pg_catalog.>=)
-			   (SELECT COALESCE(pg_catalog.max(h.closed_until), '-infinity')
-				  FROM @extschema@.report_horizon h)
+			   @extschema@.reports_closed_until()
 		UNION ALL
 		SELECT o.completed_at, o.currency, 0, 1, 0, 0, o.total, 0
 		  FROM @extschema@.orders o
 		 WHERE o.completed_at OPERATOR(pg_catalog.>=)
-			   (SELECT COALESCE(pg_catalog.max(h.closed_until), '-infinity')
-				  FROM @extschema@.report_horizon h)
+			   @extschema@.reports_closed_until()
 		UNION ALL
 		SELECT o.cancelled_at, o.currency, 0, 0, 1, 0, 0, o.total
 		  FROM @extschema@.orders o
 		 WHERE o.cancelled_at OPERATOR(pg_catalog.>=)
-			   (SELECT COALESCE(pg_catalog.max(h.closed_until), '-infinity')
-				  FROM @extschema@.report_horizon h)) e
+			   @extschema@.reports_closed_until()) e
   LEFT JOIN @extschema@.currency_codes() c ON c.code OPERATOR(pg_catalog.=) e.currency
  GROUP BY 1, 2, 3;
 
@@ -258,8 +304,7 @@ SELECT CAST(e.at AS pg_catalog.date) AS day, e.cancellation_reason, e.currency, 
 		SELECT o.cancelled_at, o.cancellation_reason, o.currency, 1, o.total
 		  FROM @extschema@.orders o
 		 WHERE o.cancelled_at OPERATOR(pg_catalog.>=)
-			   (SELECT COALESCE(pg_catalog.max(h.closed_until), '-infinity')
-				  FROM @extschema@.report_horizon h)) e
+			   @extschema@.reports_closed_until()) e
   LEFT JOIN @extschema@.currency_codes() c ON c.code OPERATOR(pg_catalog.=) e.currency
  GROUP BY 1, 2, 3, 4;
 
@@ -301,7 +346,8 @@ BEGIN
 		'GRANT EXECUTE ON FUNCTION %1$I.create_order(jsonb), %1$I.cancel_order(uuid, text, integer), '
 		'%1$I.complete_order(uuid, integer) TO %2$I', ext_schema, writer);
 	EXECUTE pg_catalog.format(
-		'GRANT EXECUTE ON FUNCTION %1$I.get_order(uuid), %1$I.currency_codes() TO %2$I',
+		'GRANT EXECUTE ON FUNCTION %1$I.get_order(uuid), %1$I.currency_codes(), '
+		'%1$I.reports_closed_until() TO %2$I',
 		ext_schema, reader);
 	EXECUTE pg_catalog.format(
 		'GRANT SELECT ON %1$I.order_summary, %1$I.customer_orders, %1$I.sales_daily, '
@@ -322,6 +368,7 @@ COMMENT ON FUNCTION @extschema@.create_roles(name, name, name) IS
 ------------------------------------------------------------------------
 
 REVOKE ALL ON FUNCTION @extschema@.refresh_reports() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.reports_closed_until() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.create_roles(name, name, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.uuid_generate_v7() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.currency_codes() FROM PUBLIC;

@@ -108,11 +108,11 @@ SELECT s.day, s.currency, s.orders_created, s.orders_completed, s.orders_cancell
        s.gross_amount, s.completed_amount, s.cancelled_amount, s.net_amount
 FROM order_mgmt.sales_daily s WHERE s.day < '2021-01-01' ORDER BY 1, 2;
 
--- the rollup folds every closed quarter hour: the history, not the last minute
+-- the rollup folds every closed minute: the history, not the last minute
 SELECT order_mgmt.refresh_reports() AS horizon \gset
 SELECT :'horizon'::timestamptz > '2020-03-04' AS folded_history,
        :'horizon'::timestamptz <= now() - interval '1 minute' AS not_the_last_minute,
-       date_bin('15 minutes', :'horizon'::timestamptz, '2000-01-01') = :'horizon'::timestamptz AS whole_quarter_hour,
+       date_bin('1 minute', :'horizon'::timestamptz, '2000-01-01') = :'horizon'::timestamptz AS whole_minute,
        (SELECT count(*) FROM order_mgmt.report_horizon) AS horizon_rows;
 SELECT b.bucket_start, b.currency, b.orders_created, b.orders_completed, b.orders_cancelled,
        b.gross_amount, b.completed_amount, b.cancelled_amount
@@ -129,7 +129,7 @@ SELECT (SELECT count(*) FROM (SELECT * FROM order_mgmt.sales_daily EXCEPT ALL
                               SELECT * FROM order_mgmt.cancellations_by_reason) d) AS reasons_lost_rows;
 
 -- a second refresh starts where the first ended (the same horizon unless a
--- quarter hour has closed since) and folds nothing twice
+-- minute has closed since) and folds nothing twice
 SELECT order_mgmt.refresh_reports() >= :'horizon'::timestamptz AS not_behind;
 SELECT count(*) AS history_buckets FROM order_mgmt.sales_buckets WHERE bucket_start < '2021-01-01';
 
@@ -142,6 +142,31 @@ SELECT s.day, s.currency, s.orders_created, s.orders_completed, s.orders_cancell
 FROM order_mgmt.sales_daily s WHERE s.day < '2021-01-01' ORDER BY 1, 2;
 SELECT r.day, r.cancellation_reason, r.currency, r.orders_cancelled, r.cancelled_amount
 FROM order_mgmt.cancellations_by_reason r WHERE r.day < '2021-01-01' ORDER BY 1, 2;
+RESET TimeZone;
+
+-- The minutes of the quarter hour a refresh ends in stay minute buckets
+-- until the quarter hour closes; the next refresh takes them back and folds
+-- them into one quarter-hour bucket.  Replay a rollup that ended at 20:12 on
+-- the day of the history: the order of 20:10 sits in a minute bucket.
+SET TimeZone = 'UTC';
+TRUNCATE order_mgmt.sales_buckets, order_mgmt.cancellation_buckets, order_mgmt.report_horizon;
+INSERT INTO order_mgmt.report_horizon VALUES ('2020-03-01 20:12+00', now());
+INSERT INTO order_mgmt.sales_buckets VALUES
+  ('2020-03-01 09:00+00', 'GBP', 1, 0, 0, 1000, 0, 0),
+  ('2020-03-01 20:10+00', 'GBP', 1, 0, 0, 2500, 0, 0);
+-- until the refresh, the views read that rollup plus the orders since 20:12
+SELECT (SELECT count(*) FROM (SELECT * FROM order_mgmt.sales_daily EXCEPT ALL
+                              SELECT * FROM before_refresh) d) AS sales_new_rows,
+       (SELECT count(*) FROM (SELECT * FROM before_refresh EXCEPT ALL
+                              SELECT * FROM order_mgmt.sales_daily) d) AS sales_lost_rows;
+SELECT order_mgmt.refresh_reports() >= :'horizon'::timestamptz AS refreshed;
+SELECT b.bucket_start, b.currency, b.orders_created, b.orders_cancelled, b.gross_amount,
+       b.cancelled_amount
+FROM order_mgmt.sales_buckets b WHERE b.bucket_start < '2020-03-02' ORDER BY 1, 2;
+SELECT (SELECT count(*) FROM (SELECT * FROM order_mgmt.sales_daily EXCEPT ALL
+                              SELECT * FROM before_refresh) d) AS sales_new_rows,
+       (SELECT count(*) FROM (SELECT * FROM before_refresh EXCEPT ALL
+                              SELECT * FROM order_mgmt.sales_daily) d) AS sales_lost_rows;
 RESET TimeZone;
 
 ------------------------------------------------------------------------
