@@ -7,6 +7,7 @@ packages=(
 	make gcc
 	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json
 	libipc-run-perl procps
+	sqlsmith valgrind
 	nodejs npm
 )
 

@@ -38,6 +38,14 @@ status=0
 su postgres -s /bin/bash -c "cd '$work' && make -s installcheck PG_CONFIG='$PG_CONFIG'" 2>&1 |
 	tee "$work/installcheck.log" || status=$?
 
+# the module under AddressSanitizer + UBSan (scripts/memcheck.sh); ORDER_MGMT_VALGRIND=1 uses
+# valgrind instead; ORDER_MGMT_MEMCHECK=0 skips it
+memcheck_status=0
+if [ "${ORDER_MGMT_MEMCHECK:-1}" != 0 ]; then
+	bash "$root/scripts/memcheck.sh" >"$work/memcheck.log" 2>&1 || memcheck_status=$?
+	tail -n 1 "$work/memcheck.log"
+fi
+
 # one summary line over all suites: pg_regress and isolation tests, TAP files
 passed=$(grep -cE '^(ok|test) .* \.\.\. ok|^ok +[0-9]+ +[-+] ' "$work/installcheck.log" || true)
 failed=$(grep -cE '\.\.\. FAILED|^not ok +[0-9]+ +[-+] ' "$work/installcheck.log" || true)
@@ -46,6 +54,11 @@ tap_ok=$(printf '%s\n' "$taps" | grep -c ' ok$' || true)
 tap_bad=$(printf '%s\n' "$taps" | grep -vc -e ' ok$' -e '^$' || true)
 echo "tests: $((passed + tap_ok)) passed, $((failed + tap_bad)) failed"
 
+if [ $memcheck_status -ne 0 ]; then
+	echo "==== memcheck"
+	cat "$work/memcheck.log"
+	status=1
+fi
 if [ $status -ne 0 ]; then
 	for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
 		[ -f "$f" ] && { echo "==== $f"; cat "$f"; }
