@@ -463,8 +463,8 @@ if version != "1.0.0":
     if sa:
         L.append(f"sales_daily ({min(int(report_runs), 5)} runs each) after the create_order runs below ({int(unrolled):,} orders newer than the rollup's "
                  f"horizon): jit on p50 {pct(sa, 50):.2f} ms / p99 {pct(sa, 99):.2f} ms (jit off: {pct(san, 50):.2f} / "
-                 f"{pct(san, 99):.2f} ms); after one more `refresh_reports()` ({refresh2_s} s; it folds only the quarter "
-                 f"hours closed a minute ago, so the orders of the last one stay in the live part): p50 {pct(sr, 50):.2f} ms "
+                 f"{pct(san, 99):.2f} ms); after one more `refresh_reports()` ({refresh2_s} s; it folds the minutes "
+                 f"closed at least a minute ago; orders after that stay in the live part): p50 {pct(sr, 50):.2f} ms "
                  f"/ p99 {pct(sr, 99):.2f} ms (jit off: {pct(srn, 50):.2f} / {pct(srn, 99):.2f} ms). Plans (EXPLAIN "
                  "ANALYZE, with the JIT timing): `plan_sales_daily.txt`, `plan_customer_orders.txt` next to this file.\n")
     rows = list(csv.DictReader(open(os.path.join(raw, "create_order.csv"))))

@@ -330,8 +330,8 @@ FROM order_mgmt.outbox WHERE position > :outbox_before3 ORDER BY position;
 ------------------------------------------------------------------------
 GRANT SELECT ON order_mgmt.order_summary, order_mgmt.customer_orders, order_mgmt.sales_daily,
   order_mgmt.cancellations_by_reason TO regress_om_hostile;
--- the views call currency_codes(), with the caller's privileges
-GRANT EXECUTE ON FUNCTION order_mgmt.currency_codes() TO regress_om_hostile;
+-- the views call currency_codes() and reports_closed_until(), with the caller's privileges
+GRANT EXECUTE ON FUNCTION order_mgmt.currency_codes(), order_mgmt.reports_closed_until() TO regress_om_hostile;
 SELECT md5(string_agg(v::text, ',' ORDER BY v::text)) AS sd_normal FROM order_mgmt.sales_daily v \gset
 SELECT md5(string_agg(v::text, ',' ORDER BY v::text)) AS cr_normal FROM order_mgmt.cancellations_by_reason v \gset
 SET ROLE regress_om_hostile;
