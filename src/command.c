@@ -237,7 +237,7 @@ numeric_to_int64_exact(Numeric num, int64 *out, bool *fractional)
  * fraction that fits in int32.  false sends the caller down the exact path.
  */
 static bool
-numeric_to_int64_fast(Numeric num, int64 *out)
+numeric_to_small_integer(Numeric num, int64 *out)
 {
 	bool		error = false;
 	int32		value;
@@ -267,7 +267,7 @@ read_integer(JsonbContainer *object, const char *key, int item,
 
 	if (v->type != jbvNumeric)
 		reject_type(field_name(key, item), "an integer", v);
-	if (numeric_to_int64_fast(v->val.numeric, &value) && value >= min && value <= max)
+	if (numeric_to_small_integer(v->val.numeric, &value) && value >= min && value <= max)
 		return value;
 
 	/* not a plain integer in range: find out what is wrong with it */
