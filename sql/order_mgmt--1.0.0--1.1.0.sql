@@ -176,17 +176,28 @@ BEGIN
 	reopened := CASE WHEN closed OPERATOR(pg_catalog.=) '-infinity' THEN closed
 				ELSE pg_catalog.date_bin(quarter_width, closed, origin) END;
 
-	WITH taken AS (
+	-- the orders created in the range, read once: their creation goes into
+	-- the sales buckets, and each into its customer's history
+	WITH created AS MATERIALIZED (
+		SELECT o.customer_id, o.order_id, o.created_at, o.currency, o.total
+		  FROM @extschema@.orders o
+		 WHERE o.created_at OPERATOR(pg_catalog.>=) closed
+		   AND o.created_at OPERATOR(pg_catalog.<) target),
+	history AS (
+		INSERT INTO @extschema@.customer_history (customer_id, created_at, order_id)
+		SELECT c.customer_id, c.created_at, c.order_id
+		  FROM created c
+		 ORDER BY 1, 2, 3
+		ON CONFLICT DO NOTHING),
+	taken AS (
 		DELETE FROM @extschema@.sales_buckets b
 		 WHERE b.bucket_start OPERATOR(pg_catalog.>=) reopened
 		   AND b.bucket_start OPERATOR(pg_catalog.<) closed
 		RETURNING b.*),
 	events AS (
-		SELECT o.created_at AS at, o.currency, 1 AS created, 0 AS completed, 0 AS cancelled,
-			   o.total AS gross, 0 AS completed_amount, 0 AS cancelled_amount
-		  FROM @extschema@.orders o
-		 WHERE o.created_at OPERATOR(pg_catalog.>=) closed
-		   AND o.created_at OPERATOR(pg_catalog.<) target
+		SELECT c.created_at AS at, c.currency, 1 AS created, 0 AS completed, 0 AS cancelled,
+			   c.total AS gross, 0 AS completed_amount, 0 AS cancelled_amount
+		  FROM created c
 		UNION ALL
 		SELECT o.completed_at, o.currency, 0, 1, 0, 0, o.total, 0
 		  FROM @extschema@.orders o
@@ -234,14 +245,6 @@ BEGIN
 		   e.cancellation_reason, e.currency, pg_catalog.sum(e.cancelled), pg_catalog.sum(e.amount)
 	  FROM events e
 	 GROUP BY 1, 2, 3;
-
-	INSERT INTO @extschema@.customer_history (customer_id, created_at, order_id)
-	SELECT o.customer_id, o.created_at, o.order_id
-	  FROM @extschema@.orders o
-	 WHERE o.created_at OPERATOR(pg_catalog.>=) closed
-	   AND o.created_at OPERATOR(pg_catalog.<) target
-	 ORDER BY 1, 2, 3
-	ON CONFLICT DO NOTHING;
 
 	DELETE FROM @extschema@.report_horizon;
 	INSERT INTO @extschema@.report_horizon (closed_until, refreshed_at)
