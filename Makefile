@@ -18,7 +18,8 @@ OBJS = \
 	src/notify_worker.o
 
 EXTENSION = order_mgmt
-DATA = sql/order_mgmt--1.0.0.sql sql/order_mgmt--1.0.0--1.1.0.sql
+DATA = sql/order_mgmt--1.0.0.sql sql/order_mgmt--1.0.0--1.1.0.sql \
+	sql/order_mgmt--1.1.0--1.2.0.sql
 PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
 
 # pg_regress suites in sql/ with results in expected/
