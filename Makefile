@@ -15,7 +15,10 @@ OBJS = \
 	src/cloudevents.o \
 	src/feed.o \
 	src/notify.o \
-	src/notify_worker.o
+	src/notify_worker.o \
+	src/launcher.o \
+	src/worker_hooks.o \
+	src/maintenance.o
 
 EXTENSION = order_mgmt
 DATA = sql/order_mgmt--1.0.0.sql sql/order_mgmt--1.0.0--1.1.0.sql \

@@ -10,6 +10,78 @@
 -- Maintenance runs: refresh_reports() and purge_events() record each run
 ------------------------------------------------------------------------
 
+-- One row per task, written by the maintenance worker (shared_preload_libraries)
+-- after each run: a successful run in the task's own transaction, a failed
+-- one in a transaction of its own.  Not dumped: it describes this server.
+CREATE TABLE @extschema@.maintenance_runs (
+	task					text NOT NULL,
+	runs					bigint NOT NULL,
+	failures				bigint NOT NULL,
+	consecutive_failures	integer NOT NULL,
+	last_started_at			timestamptz NOT NULL,
+	last_finished_at		timestamptz NOT NULL,
+	last_status				text NOT NULL,
+	last_rows				bigint,
+	last_success_at			timestamptz,
+	last_error				text,
+	last_error_at			timestamptz,
+	CONSTRAINT maintenance_runs_pkey PRIMARY KEY (task),
+	CONSTRAINT maintenance_runs_task_check
+		CHECK (task OPERATOR(pg_catalog.=) ANY (ARRAY['refresh_reports', 'purge_events']::pg_catalog.text[])),
+	CONSTRAINT maintenance_runs_status_check
+		CHECK (last_status OPERATOR(pg_catalog.=) ANY (ARRAY['succeeded', 'failed']::pg_catalog.text[]))
+);
+
+COMMENT ON TABLE @extschema@.maintenance_runs IS
+	'The last runs of refresh_reports() and purge_events() by the maintenance worker';
+
+-- The notification queue of the current database, as one row; NULLs where
+-- no notify worker serves it (the library is not preloaded, or no slot).
+CREATE FUNCTION @extschema@.notification_queue(
+	OUT worker_pid integer, OUT capacity integer, OUT depth bigint,
+	OUT sent bigint, OUT overflows bigint, OUT prepared integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'order_mgmt_notification_queue'
+LANGUAGE C VOLATILE STRICT;
+
+REVOKE ALL ON FUNCTION @extschema@.notification_queue() FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.notification_queue() IS
+	'The notification queue of the current database: its worker, depth, notifications sent and overflows';
+
 ------------------------------------------------------------------------
 -- Watching it: the stats views
 ------------------------------------------------------------------------
+
+-- The notification queue of this database and who sends its notifications.
+CREATE VIEW @extschema@.stats_notifications AS
+SELECT pg_catalog.current_setting('order_mgmt.notifications', true) AS mode,
+	   q.worker_pid IS NOT NULL AS worker_running,
+	   q.worker_pid,
+	   q.capacity AS queue_capacity,
+	   q.depth AS queue_depth,
+	   q.sent,
+	   q.overflows,
+	   q.prepared AS prepared_notifications
+  FROM @extschema@.notification_queue() q;
+
+COMMENT ON VIEW @extschema@.stats_notifications IS
+	'The notification queue of this database: depth, notifications sent by the worker, overflows sent in-process';
+
+-- The last run of each maintenance task, and whether it is scheduled here.
+CREATE VIEW @extschema@.stats_maintenance AS
+SELECT t.task,
+	   pg_catalog.current_setting(t.setting, true) AS run_every,
+	   r.runs, r.failures, r.consecutive_failures,
+	   r.last_status, r.last_started_at, r.last_finished_at,
+	   pg_catalog.date_part('epoch', r.last_finished_at OPERATOR(pg_catalog.-) r.last_started_at)
+		   AS last_duration_seconds,
+	   r.last_rows, r.last_success_at, r.last_error, r.last_error_at
+  FROM (VALUES ('refresh_reports'::pg_catalog.text, 'order_mgmt.refresh_interval'::pg_catalog.text),
+			   ('purge_events', 'order_mgmt.purge_interval')) AS t (task, setting)
+  LEFT JOIN @extschema@.maintenance_runs r ON r.task OPERATOR(pg_catalog.=) t.task;
+
+COMMENT ON VIEW @extschema@.stats_maintenance IS
+	'The last runs of refresh_reports() and purge_events() by the maintenance worker';
+
+GRANT SELECT ON @extschema@.stats_notifications, @extschema@.stats_maintenance TO pg_monitor;

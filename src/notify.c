@@ -13,21 +13,21 @@
  *
  * The setting order_mgmt.notifications chooses who sends them:
  *
- *	on			this backend, with NOTIFY, as its transaction commits;
- *	off			nobody;
- *	background	the notify worker of the database (notify_worker.c).  This
- *				backend keeps them in a list (dropping those of a
- *				subtransaction that rolls back), and at pre-commit appends
- *				them to the database's queue, so that its commit does not
- *				wait for the instance-wide lock NOTIFY commits take.  It needs
- *				the library in shared_preload_libraries.
+ *	worker		(the default) the notify worker of the database
+ *				(notify_worker.c).  This backend keeps them in a list
+ *				(dropping those of a subtransaction that rolls back), and at
+ *				pre-commit appends them to the database's queue, so that its
+ *				commit does not wait for the instance-wide lock NOTIFY
+ *				commits take.  Where no worker serves the database (the
+ *				library is not preloaded, or no slot was free), this backend
+ *				sends them in-process instead;
+ *	in_process	this backend, with NOTIFY, as its transaction commits;
+ *	off			nobody.
  *
- * In background mode, a database that has no worker (not listed in
- * order_mgmt.worker_databases) is notified in-process, as with "on".  When
- * the queue has no room for a committing transaction's notifications, that
- * transaction sends them itself with NOTIFY (an overflow): it neither waits
- * nor loses them.  PREPARE TRANSACTION keeps them in shared memory, and
- * COMMIT PREPARED queues them (ROLLBACK PREPARED drops them).
+ * When the queue has no room for a committing transaction's notifications,
+ * that transaction sends them itself with NOTIFY (an overflow): it neither
+ * waits nor loses them.  PREPARE TRANSACTION keeps them in shared memory,
+ * and COMMIT PREPARED queues them (ROLLBACK PREPARED drops them).
  *
  *-------------------------------------------------------------------------
  */
@@ -41,13 +41,14 @@
 #include "tcop/utility.h"
 #include "utils/memutils.h"
 
+#include "launcher.h"
 #include "notify.h"
 #include "notify_worker.h"
 #include "order_mgmt.h"
 #include "uuid7.h"
 
 /*
- * The current transaction's notifications in background mode, in
+ * The current transaction's notifications for the worker, in
  * TopTransactionContext, with the subtransaction that queued each.
  */
 static OmNotification *pending = NULL;
@@ -55,6 +56,7 @@ static SubTransactionId *pending_subids = NULL;
 static int	npending = 0;
 static int	maxpending = 0;
 static int	pending_queue = -1;
+static uint32 pending_generation = 0;
 
 /* the queue entries the transaction appended at pre-commit */
 static int	queued_count = 0;
@@ -62,8 +64,6 @@ static uint64 queued_first = 0;
 
 /* the transaction whose notifications went to the prepared area */
 static TransactionId prepared_xid = InvalidTransactionId;
-
-static bool warned_no_worker = false;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -87,18 +87,14 @@ reset_transaction_state(void)
 static bool
 keep_for_worker(const char *channel, const char *payload)
 {
-	int			q = notify_queue_for_database();
+	uint32		generation;
+	int			q = notify_queue_for_database(&generation);
 
 	if (q < 0)
-	{
-		if (!warned_no_worker)
-			ereport(LOG,
-					(errmsg("order_mgmt.notifications is \"background\" but database \"%s\" has no notify worker; notifying at commit as with \"on\"",
-							get_database_name(MyDatabaseId)),
-					 errhint("List the database in order_mgmt.worker_databases and restart the server.")));
-		warned_no_worker = true;
 		return false;
-	}
+	/* a transaction's notifications all go to one queue, the first one's */
+	if (npending > 0 && (q != pending_queue || generation != pending_generation))
+		return false;
 	if (strlen(channel) >= OM_NOTIFY_CHANNEL_LEN ||
 		strlen(payload) >= OM_NOTIFY_PAYLOAD_LEN)
 		return false;
@@ -127,6 +123,7 @@ keep_for_worker(const char *channel, const char *payload)
 	pending_subids[npending] = GetCurrentSubTransactionId();
 	npending++;
 	pending_queue = q;
+	pending_generation = generation;
 	return true;
 }
 
@@ -156,13 +153,13 @@ notify_event(const char *channel, const char *type, const pg_uuid_t *event_id,
 				 "{\"eventId\":\"%s\",\"orderId\":\"%s\",\"type\":\"%s\"}",
 				 event_text, order_text, type);
 
-	if (om_notify_mode == OM_NOTIFY_BACKGROUND &&
+	if (om_notify_mode == OM_NOTIFY_WORKER &&
 		keep_for_worker(channel, payload))
 		return;
 	Async_Notify(channel, payload);
 }
 
-/* Send notifications in-process, as "on" does: an overflow. */
+/* Send notifications in-process, as "in_process" does: an overflow. */
 static void
 notify_in_process(int q, const OmNotification *items, int n)
 {
@@ -184,8 +181,8 @@ hand_over_at_pre_commit(void)
 {
 	TransactionId xid = GetTopTransactionId();
 
-	if (notify_queue_push(pending_queue, pending, npending, xid, false,
-						  &queued_first))
+	if (notify_queue_push(pending_queue, pending_generation, pending, npending,
+						  xid, false, &queued_first))
 		queued_count = npending;
 	else
 		notify_in_process(pending_queue, pending, npending);
@@ -285,7 +282,8 @@ notify_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 static void
 queue_finished_prepared(void)
 {
-	int			q = notify_queue_for_database();
+	uint32		generation;
+	int			q = notify_queue_for_database(&generation);
 	OmNotification *items;
 	uint64		first;
 	int			n;
@@ -295,7 +293,8 @@ queue_finished_prepared(void)
 	n = notify_prepared_take_finished(q, &items);
 	if (n == 0)
 		return;
-	if (notify_queue_push(q, items, n, InvalidTransactionId, true, &first))
+	if (notify_queue_push(q, generation, items, n, InvalidTransactionId, true,
+						  &first))
 		notify_queue_wake(q);
 	else
 		notify_in_process(q, items, n);
@@ -331,20 +330,6 @@ notify_process_utility(PlannedStmt *pstmt, const char *queryString,
 		queue_finished_prepared();
 }
 
-/* Check hook of order_mgmt.notifications: background needs the preload. */
-bool
-notify_check_mode(int *newval, void **extra, GucSource source)
-{
-	if (*newval == OM_NOTIFY_BACKGROUND && !om_preloaded)
-	{
-		GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
-		GUC_check_errdetail("Notifications are sent in the background by a worker that runs only when order_mgmt is in shared_preload_libraries.");
-		GUC_check_errhint("Add order_mgmt to shared_preload_libraries and restart the server, or use \"on\".");
-		return false;
-	}
-	return true;
-}
-
 /* At preload: the transaction callbacks, the utility hook and the workers. */
 void
 notify_preload_init(void)
@@ -353,5 +338,5 @@ notify_preload_init(void)
 	RegisterSubXactCallback(notify_subxact_callback, NULL);
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = notify_process_utility;
-	notify_worker_preload();
+	launcher_preload();
 }

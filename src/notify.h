@@ -18,10 +18,7 @@ extern void notify_event(const char *channel, const char *type,
 						 const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 						 int64 position);
 
-/* check hook of order_mgmt.notifications: "background" needs the preload */
-extern bool notify_check_mode(int *newval, void **extra, GucSource source);
-
-/* at preload: transaction callbacks, COMMIT PREPARED hook, shared memory, workers */
+/* at preload: transaction callbacks, COMMIT PREPARED hook, the launcher */
 extern void notify_preload_init(void);
 
 #endif							/* OM_NOTIFY_H */

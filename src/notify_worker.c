@@ -11,9 +11,9 @@
  * with NOTIFY, many in each short transaction of its own.  Only the worker
  * takes the lock.
  *
- * There is one queue, and one worker, per database named in
- * order_mgmt.worker_databases.  A queue is a ring of fixed-size entries
- * under one LWLock:
+ * There is one queue, and one worker, per slot of the launcher (launcher.c),
+ * that is per database where order_mgmt is installed.  A queue is a ring of
+ * fixed-size entries under one LWLock:
  *
  *	- at XACT_EVENT_PRE_COMMIT, before its commit record, the backend
  *	  appends its notifications as PENDING, with its xid (notify.c);
@@ -40,6 +40,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "commands/async.h"
@@ -60,13 +61,13 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "commands/extension.h"
+#include "funcapi.h"
+#include "launcher.h"
 #include "notify_worker.h"
 
 /* most notifications a worker sends in one transaction */
 #define OM_NOTIFY_BATCH 1024
-
-/* seconds before the postmaster restarts a worker that exited */
-#define OM_NOTIFY_WORKER_RESTART_SECS 1
 
 /* how often a worker checks the prepared area, and reports overflows (ms) */
 #define OM_NOTIFY_PREPARED_CHECK_MS 1000
@@ -76,7 +77,7 @@
 
 /* settings, see order_mgmt.c */
 char	   *om_worker_databases = NULL;
-int			om_notify_queue_size = 8192;
+int			om_notify_queue_size = 4096;
 int			om_notify_batch_delay = 2;
 
 /* where an entry of the ring is in its transaction's life */
@@ -107,9 +108,7 @@ typedef struct PreparedEntry
 typedef struct NotifyQueue
 {
 	LWLock	   *lock;			/* protects everything below but overflows */
-	char		dbname[NAMEDATALEN];
-	pid_t		worker_pid;		/* 0 when no worker is attached */
-	Latch	   *worker_latch;
+	Latch	   *worker_latch;	/* NULL when no worker is attached */
 	uint64		head;			/* seq of the next entry appended */
 	uint64		tail;			/* seq of the oldest entry not yet sent */
 	uint64		sent;			/* notifications sent by workers */
@@ -129,116 +128,51 @@ typedef struct NotifyShared
 
 static NotifyShared *shared = NULL;
 
-/* the databases parsed from order_mgmt.worker_databases at preload */
-static char db_names[OM_NOTIFY_MAX_DATABASES][NAMEDATALEN];
-static int	n_db_names = 0;
-
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-/* Split a database list into names; false if it is not a valid list. */
-static bool
-split_database_list(const char *value, List **names)
-{
-	char	   *copy = pstrdup(value);
-
-	if (!SplitIdentifierString(copy, ',', names))
-	{
-		GUC_check_errdetail("List syntax is invalid.");
-		return false;
-	}
-	return true;
-}
-
-/* Check hook of order_mgmt.worker_databases: a list of distinct names. */
-bool
-notify_worker_check_databases(char **newval, void **extra, GucSource source)
-{
-	List	   *names;
-	ListCell   *lc;
-	ListCell   *lc2;
-
-	if (*newval == NULL || **newval == '\0')
-		return true;
-	if (!split_database_list(*newval, &names))
-		return false;
-	if (list_length(names) > OM_NOTIFY_MAX_DATABASES)
-	{
-		GUC_check_errdetail("At most %d databases can be listed.",
-							OM_NOTIFY_MAX_DATABASES);
-		return false;
-	}
-	foreach(lc, names)
-	{
-		const char *name = lfirst(lc);
-
-		if (*name == '\0')
-		{
-			GUC_check_errdetail("A database name is empty.");
-			return false;
-		}
-		for_each_cell(lc2, names, lnext(names, lc))
-			if (strcmp(name, (const char *) lfirst(lc2)) == 0)
-			{
-				GUC_check_errdetail("Database \"%s\" is listed twice.", name);
-				return false;
-			}
-	}
-	return true;
-}
-
-/* Bytes of shared memory the queues take. */
+/* Bytes of shared memory the queues of nqueues slots take. */
 static Size
-notify_shmem_size(void)
+notify_shmem_size(int nqueues)
 {
 	Size		per_queue;
 
 	per_queue = add_size(mul_size(om_notify_queue_size, sizeof(QueueEntry)),
 						 mul_size(om_notify_queue_size, sizeof(PreparedEntry)));
 	return add_size(add_size(offsetof(NotifyShared, queues),
-							 mul_size(n_db_names, sizeof(NotifyQueue))),
-					mul_size(n_db_names, per_queue));
+							 mul_size(nqueues, sizeof(NotifyQueue))),
+					mul_size(nqueues, per_queue));
 }
 
-/* shmem_request_hook: reserve the queues and their locks. */
-static void
-notify_shmem_request(void)
+/* At shmem request time: the queues of nqueues slots and their locks. */
+void
+notify_queue_shmem_request(int nqueues)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(notify_shmem_size());
-	RequestNamedLWLockTranche(OM_NOTIFY_TRANCHE, n_db_names);
+	RequestAddinShmemSpace(notify_shmem_size(nqueues));
+	RequestNamedLWLockTranche(OM_NOTIFY_TRANCHE, nqueues);
 }
 
-/* shmem_startup_hook: create (or attach to) the queues. */
-static void
-notify_shmem_startup(void)
+/* At shmem startup, under AddinShmemInitLock: create or attach to them. */
+void
+notify_queue_shmem_init(int nqueues)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared = ShmemInitStruct("order_mgmt notification queues",
-							 notify_shmem_size(), &found);
+							 notify_shmem_size(nqueues), &found);
 	if (!found)
 	{
 		LWLockPadded *locks = GetNamedLWLockTranche(OM_NOTIFY_TRANCHE);
 		char	   *next;
 		int			i;
 
-		shared->nqueues = n_db_names;
+		shared->nqueues = nqueues;
 		shared->capacity = om_notify_queue_size;
 		next = (char *) shared + offsetof(NotifyShared, queues)
-			+ n_db_names * sizeof(NotifyQueue);
-		for (i = 0; i < n_db_names; i++)
+			+ nqueues * sizeof(NotifyQueue);
+		for (i = 0; i < nqueues; i++)
 		{
 			NotifyQueue *queue = &shared->queues[i];
 
 			memset(queue, 0, sizeof(NotifyQueue));
 			queue->lock = &locks[i].lock;
-			strlcpy(queue->dbname, db_names[i], NAMEDATALEN);
 			pg_atomic_init_u64(&queue->overflows, 0);
 			queue->entries = (QueueEntry *) next;
 			next += om_notify_queue_size * sizeof(QueueEntry);
@@ -246,82 +180,48 @@ notify_shmem_startup(void)
 			next += om_notify_queue_size * sizeof(PreparedEntry);
 		}
 	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
-/* At preload: ask for shared memory and register one worker per database. */
+/* Empty queue q, for a slot claimed anew. */
 void
-notify_worker_preload(void)
+notify_queue_reset(int q)
 {
-	List	   *names = NIL;
-	ListCell   *lc;
-	int			i;
+	NotifyQueue *queue = &shared->queues[q];
 
-	if (om_worker_databases != NULL && *om_worker_databases != '\0' &&
-		!split_database_list(om_worker_databases, &names))
-		elog(ERROR, "order_mgmt.worker_databases is not a valid list");
-	foreach(lc, names)
-		strlcpy(db_names[n_db_names++], lfirst(lc), NAMEDATALEN);
-	if (n_db_names == 0)
-		return;
-
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = notify_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = notify_shmem_startup;
-
-	for (i = 0; i < n_db_names; i++)
-	{
-		BackgroundWorker worker;
-
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-			BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = OM_NOTIFY_WORKER_RESTART_SECS;
-		strlcpy(worker.bgw_library_name, "order_mgmt", BGW_MAXLEN);
-		strlcpy(worker.bgw_function_name, "om_notify_worker_main", BGW_MAXLEN);
-		snprintf(worker.bgw_name, BGW_MAXLEN,
-				 "order_mgmt notify worker for database %s", db_names[i]);
-		strlcpy(worker.bgw_type, "order_mgmt notify worker", BGW_MAXLEN);
-		worker.bgw_main_arg = Int32GetDatum(i);
-		RegisterBackgroundWorker(&worker);
-	}
+	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+	queue->head = 0;
+	queue->tail = 0;
+	queue->sent = 0;
+	queue->nprepared = 0;
+	pg_atomic_write_u64(&queue->overflows, 0);
+	LWLockRelease(queue->lock);
 }
 
-/* The queue of the current database, or -1 if it has no worker. */
+/*
+ * The queue of the current database, or -1 if no worker serves it; its
+ * slot's generation in *generation, for notify_queue_push.
+ */
 int
-notify_queue_for_database(void)
+notify_queue_for_database(uint32 *generation)
 {
-	static Oid	cached_db = InvalidOid;
-	static int	cached_queue = -1;
-	int			i;
-
-	if (shared == NULL || shared->nqueues == 0)
+	if (shared == NULL)
 		return -1;
-	if (cached_db != MyDatabaseId)
-	{
-		char	   *name = get_database_name(MyDatabaseId);
-
-		cached_queue = -1;
-		for (i = 0; name != NULL && i < shared->nqueues; i++)
-			if (strcmp(name, shared->queues[i].dbname) == 0)
-				cached_queue = i;
-		cached_db = MyDatabaseId;
-	}
-	return cached_queue;
+	return launcher_slot_for_database(generation);
 }
 
 /*
  * Append n notifications of transaction xid to queue q, as pending (or, for
  * a transaction known to have committed, as committed); false, appending
- * nothing, if they do not all fit.  *first_seq is the first entry's seq.
+ * nothing, if they do not all fit or q no longer serves this database (its
+ * slot's generation is not generation).  *first_seq is the first entry's
+ * seq.
  */
 bool
-notify_queue_push(int q, const OmNotification *items, int n,
-				  TransactionId xid, bool committed, uint64 *first_seq)
+notify_queue_push(int q, uint32 generation, const OmNotification *items,
+				  int n, TransactionId xid, bool committed, uint64 *first_seq)
 {
 	NotifyQueue *queue = &shared->queues[q];
+	OmSlot	   *slot = &om_shared->slots[q];
 	int			capacity = shared->capacity;
 	uint64		first;
 	int			i;
@@ -329,7 +229,9 @@ notify_queue_push(int q, const OmNotification *items, int n,
 	if (n > capacity)
 		return false;
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	if (queue->head - queue->tail + n > (uint64) capacity)
+	/* the slot may have been freed (extension dropped) since we looked */
+	if (slot->dboid != MyDatabaseId || slot->generation != generation ||
+		queue->head - queue->tail + n > (uint64) capacity)
 	{
 		LWLockRelease(queue->lock);
 		return false;
@@ -609,8 +511,21 @@ worker_detach(int code, Datum arg)
 
 	/* no lock: we may be exiting with it held; readers cope with either */
 	queue->worker_latch = NULL;
-	pg_memory_barrier();
-	queue->worker_pid = 0;
+}
+
+/* Whether order_mgmt is installed in the current database. */
+static bool
+extension_installed(char **dbname)
+{
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	installed = OidIsValid(get_extension_oid("order_mgmt", true));
+	*dbname = MemoryContextStrdup(TopMemoryContext,
+								  get_database_name(MyDatabaseId));
+	CommitTransactionCommand();
+	return installed;
 }
 
 /* Entry point of a worker: drain the queue of one database, forever. */
@@ -618,8 +533,11 @@ void
 om_notify_worker_main(Datum main_arg)
 {
 	int			q = DatumGetInt32(main_arg);
+	OmWorkerArgs args;
 	NotifyQueue *queue;
 	OmNotification *batch;
+	char	   *dbname;
+	bool		installed;
 	TimestampTz last_prepared_check = 0;
 	TimestampTz last_overflow_log = 0;
 	uint64		overflows_logged = 0;
@@ -631,8 +549,14 @@ om_notify_worker_main(Datum main_arg)
 	if (shared == NULL || q < 0 || q >= shared->nqueues)
 		elog(FATAL, "order_mgmt notify worker %d has no queue", q);
 	queue = &shared->queues[q];
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 
-	BackgroundWorkerInitializeConnection(queue->dbname, NULL, 0);
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+
+	/* a probe: stay only where the extension is installed */
+	installed = extension_installed(&dbname);
+	if (!launcher_attach_notify(q, &args, installed, dbname))
+		proc_exit(0);
 
 	/*
 	 * Notifications are sent when the worker's transaction commits, durable
@@ -642,7 +566,6 @@ om_notify_worker_main(Datum main_arg)
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-	queue->worker_pid = MyProcPid;
 	queue->worker_latch = MyLatch;
 	LWLockRelease(queue->lock);
 	before_shmem_exit(worker_detach, Int32GetDatum(q));
@@ -652,7 +575,7 @@ om_notify_worker_main(Datum main_arg)
 							   OM_NOTIFY_BATCH * sizeof(OmNotification));
 	ereport(LOG,
 			(errmsg("order_mgmt notify worker started for database \"%s\"",
-					queue->dbname)));
+					dbname)));
 
 	for (;;)
 	{
@@ -691,7 +614,7 @@ om_notify_worker_main(Datum main_arg)
 			ereport(LOG,
 					(errmsg("order_mgmt notification queue of database \"%s\" was full: "
 							UINT64_FORMAT " transactions notified in-process",
-							queue->dbname, overflows - overflows_logged),
+							dbname, overflows - overflows_logged),
 					 errhint("Raise order_mgmt.notify_queue_size.")));
 			overflows_logged = overflows;
 			last_overflow_log = now;
@@ -713,4 +636,42 @@ om_notify_worker_main(Datum main_arg)
 			(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 om_notify_batch_delay, PG_WAIT_EXTENSION);
 	}
+}
+
+PG_FUNCTION_INFO_V1(order_mgmt_notification_queue);
+
+/*
+ * SQL function notification_queue(): the queue of the current database as
+ * one row (worker_pid, capacity, depth, sent, overflows, prepared); NULLs
+ * where no worker serves the database.
+ */
+Datum
+order_mgmt_notification_queue(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6];
+	uint32		generation;
+	int			q = notify_queue_for_database(&generation);
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, true, sizeof(nulls));
+	if (q >= 0)
+	{
+		NotifyQueue *queue = &shared->queues[q];
+		pid_t		pid = om_shared->slots[q].notify_pid;
+
+		LWLockAcquire(queue->lock, LW_SHARED);
+		values[1] = Int32GetDatum(shared->capacity);
+		values[2] = Int64GetDatum((int64) (queue->head - queue->tail));
+		values[3] = Int64GetDatum((int64) queue->sent);
+		values[5] = Int32GetDatum(queue->nprepared);
+		LWLockRelease(queue->lock);
+		values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&queue->overflows));
+		values[0] = Int32GetDatum((int32) pid);
+		memset(nulls, false, sizeof(nulls));
+		nulls[0] = pid == 0;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

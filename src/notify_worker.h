@@ -17,9 +17,6 @@
 #define OM_NOTIFY_CHANNEL_LEN 32
 #define OM_NOTIFY_PAYLOAD_LEN 224
 
-/* most databases order_mgmt.worker_databases may name */
-#define OM_NOTIFY_MAX_DATABASES 32
-
 /* one notification: a channel and a payload, as NOTIFY takes them */
 typedef struct OmNotification
 {
@@ -32,21 +29,23 @@ extern char *om_worker_databases;
 extern int	om_notify_queue_size;
 extern int	om_notify_batch_delay;
 
-/* check hook of order_mgmt.worker_databases: a list of distinct names */
-extern bool notify_worker_check_databases(char **newval, void **extra,
-										  GucSource source);
+/* shared memory for the queues of nqueues slots: request, then create */
+extern void notify_queue_shmem_request(int nqueues);
+extern void notify_queue_shmem_init(int nqueues);
 
-/* at preload: ask for shared memory and register one worker per database */
-extern void notify_worker_preload(void);
+/* empty queue q, for a slot claimed anew */
+extern void notify_queue_reset(int q);
 
-/* the queue of the current database, or -1 if it has no worker */
-extern int	notify_queue_for_database(void);
+/* the queue of the current database, or -1 (its slot's generation too) */
+extern int	notify_queue_for_database(uint32 *generation);
 
 /*
  * Append n notifications of transaction xid to queue q, as pending (or as
- * committed); false, appending nothing, if they do not all fit.
+ * committed); false, appending nothing, if they do not all fit or q no
+ * longer serves this database.
  */
-extern bool notify_queue_push(int q, const OmNotification *items, int n,
+extern bool notify_queue_push(int q, uint32 generation,
+							  const OmNotification *items, int n,
 							  TransactionId xid, bool committed,
 							  uint64 *first_seq);
 

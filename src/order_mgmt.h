@@ -19,12 +19,12 @@
 /* expected version given to cancel_order/complete_order did not match */
 #define ERRCODE_OM_VERSION_MISMATCH MAKE_SQLSTATE('O','M','0','0','1')
 
-/* values of order_mgmt.notifications */
+/* values of order_mgmt.notifications: who sends them */
 typedef enum OmNotifyMode
 {
-	OM_NOTIFY_OFF,
-	OM_NOTIFY_ON,
-	OM_NOTIFY_BACKGROUND		/* sent by the database's notify worker */
+	OM_NOTIFY_OFF,				/* nobody */
+	OM_NOTIFY_IN_PROCESS,		/* the committing backend, with NOTIFY */
+	OM_NOTIFY_WORKER			/* the database's notify worker, else in-process */
 } OmNotifyMode;
 
 /* values of order_mgmt.event_mode: where lifecycle events are written */
