@@ -58,7 +58,14 @@ RESET ROLE;
 -- a superuser can set them
 SET order_mgmt.notifications = off;
 SHOW order_mgmt.notifications;
+SET order_mgmt.notifications = in_process;
+SHOW order_mgmt.notifications;
+SET order_mgmt.notifications = worker;
+SHOW order_mgmt.notifications;
+-- the names 1.1.0 used still work: "on" is in_process, "background" worker
 SET order_mgmt.notifications = 'ON';
+SHOW order_mgmt.notifications;
+SET order_mgmt.notifications = background;
 SHOW order_mgmt.notifications;
 SET order_mgmt.max_lines_per_order = 1;
 SHOW order_mgmt.max_lines_per_order;
@@ -99,6 +106,14 @@ SET order_mgmt.max_lines_per_order = 'many';
 SET order_mgmt.max_command_bytes = 1023;
 \echo :LAST_ERROR_SQLSTATE
 SET order_mgmt.max_command_bytes = '65MB';
+\echo :LAST_ERROR_SQLSTATE
+-- the maintenance schedules are read at reload (postgresql.conf, ALTER
+-- SYSTEM): a session cannot SET them (55P02)
+SET order_mgmt.refresh_interval = '5min';
+\echo :LAST_ERROR_SQLSTATE
+SET order_mgmt.purge_interval = 0;
+\echo :LAST_ERROR_SQLSTATE
+SET order_mgmt.event_retention = '1d';
 \echo :LAST_ERROR_SQLSTATE
 -- still the defaults
 SHOW order_mgmt.notifications;
