@@ -93,7 +93,7 @@ typedef struct SlotState
 static SlotState *slot_state = NULL;
 static List *to_probe = NIL;	/* databases to probe, oldest first */
 static int	probing = -1;		/* slot of the probe under way */
-static List *warned_no_slot = NIL;	/* databases we had no slot for */
+static List *no_slot = NIL;		/* databases that waited for a free slot */
 
 /* Bytes of shared memory the slots take. */
 static Size
@@ -394,6 +394,9 @@ free_slot(int i)
 	memset(&slot_state[i], 0, sizeof(SlotState));
 	if (probing == i)
 		probing = -1;
+
+	/* the databases that found no free slot may have one now */
+	to_probe = list_concat_unique_oid(to_probe, no_slot);
 }
 
 /*
@@ -498,14 +501,14 @@ start_probe(void)
 		i = slot_of(InvalidOid);
 		if (i < 0)
 		{
-			if (!list_member_oid(warned_no_slot, dboid))
+			if (!list_member_oid(no_slot, dboid))
 			{
 				ereport(LOG,
 						(errmsg("order_mgmt has no free worker slot for database %u", dboid),
 						 errdetail("All %d slots of order_mgmt.max_databases are in use. If order_mgmt is installed there, its notifications are sent in-process and its maintenance does not run.",
 								   om_shared->nslots),
 						 errhint("Raise order_mgmt.max_databases and restart the server.")));
-				warned_no_slot = lappend_oid(warned_no_slot, dboid);
+				no_slot = lappend_oid(no_slot, dboid);
 			}
 			continue;
 		}
@@ -529,6 +532,7 @@ start_probe(void)
 			return;
 		}
 		probing = i;
+		no_slot = list_delete_oid(no_slot, dboid);
 	}
 }
 
