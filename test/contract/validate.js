@@ -18,7 +18,8 @@
 // Everything it reads is in this tree.  --docs DIR checks another docs folder (asyncapi.yml and
 // schemas/) instead of <repo>/docs, such as a copy with a schema changed on purpose.  --contract DIR,
 // only when given, also checks that the facts describe the schemas in DIR (a copy of the published
-// contract, the folder or its schemas/ folder) exactly.  --only-contract runs (b) and (c) only.
+// contract, the folder or its schemas/ folder) exactly.  --only-contract compiles the schemas and
+// runs (c) only.
 // Exit status: 0 when everything is valid, 1 when anything is not (each failure is printed),
 // 2 on a usage error.
 'use strict';

@@ -88,7 +88,7 @@ like($output,
 	qr/^ok +6 contract schemas \(test\/contract\/contract-v1\.0\.0\.facts\.json: EventCatalog examples\/default, commit 728ca67b\) hold in docs\/schemas, which states nothing more$/m,
 	'validator: the 6 contract schemas\' facts hold in docs/schemas');
 like($output, qr/^ok +test\/contract\/contract-v1\.0\.0\.facts\.json states exactly the 6 contract schemas in /m,
-	'validator: the facts are the contract in $ENV{ORDER_MGMT_CONTRACT}')
+	"validator: the facts are the contract in $ENV{ORDER_MGMT_CONTRACT}")
   if $ENV{ORDER_MGMT_CONTRACT};
 
 # The facts check fails on a docs/schemas copy that is not faithful.  Each case
