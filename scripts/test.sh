@@ -30,8 +30,6 @@ make -C "$work" -s WERROR=1
 make -C "$work" -s install
 # the contract validator's packages (test/contract, for test/t/005_contract.pl), as locked
 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error --prefix "$work/test/contract" >/dev/null
-# the published contract it checks docs/schemas against: shared/ beside the checkout
-if [ -d "$root/../shared/contract" ]; then export ORDER_MGMT_CONTRACT=$(cd "$root/../shared/contract" && pwd); fi
 chown -R postgres: "$work"
 
 status=0

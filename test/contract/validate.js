@@ -1,20 +1,25 @@
 #!/usr/bin/env node
 // Validates order_mgmt's published contract and samples of what it emits.
 //
-//   node test/contract/validate.js [--contract DIR] [--samples FILE.jsonl]... [--only-samples]
+//   node test/contract/validate.js [--docs DIR] [--contract DIR] [--samples FILE.jsonl]...
+//                                  [--only-samples | --only-contract]
 //
 //   (a) docs/asyncapi.yml parses with @asyncapi/parser without errors (warnings are printed);
 //   (b) every docs/schemas/*.schema.json compiles with Ajv (draft-07, strict mode, ajv-formats),
 //       and each one is referenced by docs/asyncapi.yml or by another schema;
-//   (c) every contract schema (DIR/*.schema.json, the v1.0.0 contract in ../shared/contract/schemas)
-//       has its docs/schemas copy with the same content (only "$id" added), and the schemas that
-//       extend it stay in step with it;
+//   (c) the v1.0.0 contract's facts (test/contract/contract-v1.0.0.facts.json, this project's
+//       statement of what the contract says) hold in the docs/schemas copy of each contract schema,
+//       and that copy states nothing the contract does not (only "$id" added); the schemas that
+//       extend the contract stay in step with it;
 //   (d) every line {"schema": "OrderCreated", "value": {...}} of each samples file validates against
 //       docs/schemas/<schema>.schema.json, and against the rules those schemas state in words
 //       (see RULES below); a count of validated samples is printed.
 //
-// The contract directory is --contract, else $ORDER_MGMT_CONTRACT, else <repo>/../shared/contract
-// (CI clones the repo beside shared/); DIR may be the contract folder or its schemas/ folder.
+// Everything it reads is in this tree.  --docs DIR checks another docs folder (asyncapi.yml and
+// schemas/) instead of <repo>/docs, such as a copy with a schema changed on purpose.  --contract DIR,
+// only when given, also checks that the facts describe the schemas in DIR (a copy of the published
+// contract, the folder or its schemas/ folder) exactly.  --only-contract compiles the schemas and
+// runs (c) only.
 // Exit status: 0 when everything is valid, 1 when anything is not (each failure is printed),
 // 2 on a usage error.
 'use strict';
@@ -25,34 +30,43 @@ const util = require('util');
 
 const Ajv = require('ajv');
 const addFormats = require('ajv-formats');
-const { Parser, fromFile, DiagnosticSeverity } = require('@asyncapi/parser');
 
 const repo = path.resolve(__dirname, '..', '..');
-const docs = path.join(repo, 'docs');
-const schemaDir = path.join(docs, 'schemas');
-const asyncapiFile = path.join(docs, 'asyncapi.yml');
+const factsFile = path.join(__dirname, 'contract-v1.0.0.facts.json');
+const factsLabel = path.relative(repo, factsFile);
 
 function usage(msg) {
 	console.error(`validate.js: ${msg}`);
-	console.error('usage: node validate.js [--contract DIR] [--samples FILE.jsonl]... [--only-samples]');
+	console.error('usage: node validate.js [--docs DIR] [--contract DIR] [--samples FILE.jsonl]... ' +
+		'[--only-samples | --only-contract]');
 	process.exit(2);
 }
 
-const args = { contract: null, samples: [], onlySamples: false };
+const args = { docs: null, contract: null, samples: [], onlySamples: false, onlyContract: false };
 for (let i = 2; i < process.argv.length; i++) {
 	const a = process.argv[i];
-	if (a === '--contract' || a === '--samples') {
+	if (a === '--docs' || a === '--contract' || a === '--samples') {
 		if (i + 1 >= process.argv.length) usage(`${a} needs a value`);
-		if (a === '--contract') args.contract = process.argv[++i];
+		if (a === '--docs') args.docs = process.argv[++i];
+		else if (a === '--contract') args.contract = process.argv[++i];
 		else args.samples.push(process.argv[++i]);
 	} else if (a === '--only-samples') {
 		args.onlySamples = true;
+	} else if (a === '--only-contract') {
+		args.onlyContract = true;
 	} else if (a === '-h' || a === '--help') {
 		usage('help');
 	} else {
 		usage(`unknown argument ${a}`);
 	}
 }
+if (args.onlySamples && args.onlyContract) usage('--only-samples and --only-contract exclude each other');
+
+const docs = args.docs ? path.resolve(args.docs) : path.join(repo, 'docs');
+const schemaDir = path.join(docs, 'schemas');
+const asyncapiFile = path.join(docs, 'asyncapi.yml');
+if (!fs.existsSync(schemaDir)) usage(`no schemas/ folder in ${docs}`);
+if (args.docs) console.log(`note docs/ is ${docs}`);
 
 let failures = 0;
 function fail(msg) {
@@ -146,6 +160,8 @@ function checkReferenced() {
 
 async function checkAsyncapi() {
 	const before = failures;
+	// loaded here: --only-samples and --only-contract runs do not need it
+	const { Parser, fromFile, DiagnosticSeverity } = require('@asyncapi/parser');
 	const parser = new Parser();
 	const { document, diagnostics } = await fromFile(parser, asyncapiFile).parse();
 	const sev = { [DiagnosticSeverity.Error]: 'error', [DiagnosticSeverity.Warning]: 'warning',
@@ -211,99 +227,195 @@ function compareTop(msg, resolved, schema) {
 		fail(`docs/asyncapi.yml: message ${msg}: payload properties ${a} differ from docs/schemas/${schema.title}.schema.json's ${b}`);
 }
 
-// ---------------------------------------------------------------- (c) the contract
+// ---------------------------------------------------------------- (c) the contract's facts
 
-function findContract() {
-	const candidates = [args.contract, process.env.ORDER_MGMT_CONTRACT,
-		path.join(repo, '..', 'shared', 'contract')].filter(Boolean);
-	for (const c of candidates) {
-		for (const d of [path.join(c, 'schemas'), c]) {
-			if (fs.existsSync(d) && fs.statSync(d).isDirectory() &&
-				fs.readdirSync(d).some((f) => f.endsWith('.schema.json')))
-				return d;
-		}
-		if (c === args.contract || c === process.env.ORDER_MGMT_CONTRACT) {
-			fail(`contract: no *.schema.json in ${c} or ${path.join(c, 'schemas')}`);
-			return null;
+// The facts file: { draft, provenance, schemas: { Name: { title, fields: { PATH: { KEYWORD: VALUE } } } } },
+// PATH "$" for the message, "$.a" for its property a, "$.a[]" for an element of array a.
+function loadFacts() {
+	let facts;
+	try {
+		facts = readJson(factsFile);
+	} catch (e) {
+		fail(`${factsLabel}: ${e.message}`);
+		return null;
+	}
+	let ok = typeof facts.draft === 'string' && facts.schemas && typeof facts.schemas === 'object' &&
+		facts.provenance && typeof facts.provenance.source === 'string';
+	for (const [name, f] of Object.entries(facts.schemas || {})) {
+		if (!f || f.title !== name || !f.fields || !f.fields.$ ||
+			!Object.values(f.fields).every((v) => v && typeof v === 'object' && !Array.isArray(v))) {
+			fail(`${factsLabel}: schemas.${name} is not { title: "${name}", fields: { "$": {...}, ... } }`);
+			ok = false;
 		}
 	}
-	fail(`contract: not found (give --contract DIR or ORDER_MGMT_CONTRACT; looked in ${candidates.join(', ')})`);
-	return null;
+	if (!ok) {
+		fail(`${factsLabel}: not a facts file (draft, provenance.source, schemas)`);
+		return null;
+	}
+	return facts;
 }
 
-function checkContract() {
+function isSchemaObject(v) {
+	return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+// Checks that the schema `schema` (labelled `label`) is what the facts `f` of one contract schema
+// say: every fact holds in it, and it states no field, keyword, required name or enum value that
+// the facts do not.  At the root, "$schema" must be the facts' draft, "title" the facts' title, and
+// "$id" is allowed when allowId.
+function compareToFacts(label, schema, draft, f, allowId) {
 	const before = failures;
-	const dir = findContract();
-	if (!dir) return;
-	const cajv = newAjv();
-	const files = fs.readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort();
-	const contract = {};
-	for (const f of files) {
-		const name = f.replace(/\.schema\.json$/, '');
-		let c;
-		try {
-			c = readJson(path.join(dir, f));
-			cajv.compile(c);
-		} catch (e) {
-			fail(`contract ${f}: ${e.message}`);
-			continue;
+	const q = JSON.stringify;
+	if (!isSchemaObject(schema)) {
+		fail(`${label}: not a schema object`);
+		return false;
+	}
+	if (schema.$schema !== draft) fail(`${label}: "$schema" is ${q(schema.$schema)}, the contract's draft is ${draft}`);
+	if (schema.title !== f.title) fail(`${label}: title is ${q(schema.title)}, the contract's is ${q(f.title)}`);
+	const seen = new Set();
+	const walk = (node, p) => {
+		const fact = f.fields[p];
+		if (!fact) {
+			fail(`${label}: ${p}: not a field of the contract`);
+			return;
 		}
-		contract[name] = c;
+		seen.add(p);
+		if (!isSchemaObject(node)) {
+			fail(`${label}: ${p}: not a schema object`);
+			return;
+		}
+		for (const [k, v] of Object.entries(node)) {
+			if (p === '$' && (k === '$schema' || k === 'title' || (k === '$id' && allowId))) continue;
+			if (k === 'properties') {
+				if (!isSchemaObject(v)) fail(`${label}: ${p}: properties is not an object`);
+				else for (const [c, s] of Object.entries(v)) walk(s, `${p}.${c}`);
+				continue;
+			}
+			if (k === 'items') {
+				if (!isSchemaObject(v)) fail(`${label}: ${p}: items is not one schema`);
+				else walk(v, `${p}[]`);
+				continue;
+			}
+			if (!(k in fact)) {
+				fail(`${label}: ${p}: states ${k} ${q(v)}, the contract does not`);
+				continue;
+			}
+			const want = fact[k];
+			if (k === 'required' || k === 'enum') {
+				if (!Array.isArray(v)) {
+					fail(`${label}: ${p}: ${k} is ${q(v)}, the contract's is ${q(want)}`);
+					continue;
+				}
+				for (const x of want)
+					if (!v.some((y) => deepEqual(x, y))) fail(`${label}: ${p}: ${k} lacks ${q(x)}, the contract's has it`);
+				for (const y of v)
+					if (!want.some((x) => deepEqual(x, y))) fail(`${label}: ${p}: ${k} has ${q(y)}, the contract's does not`);
+				if (new Set(v.map((y) => q(y))).size !== v.length) fail(`${label}: ${p}: ${k} ${q(v)} repeats a value`);
+			} else if (!deepEqual(v, want)) {
+				fail(`${label}: ${p}: ${k} is ${q(v)}, the contract's is ${q(want)}`);
+			}
+		}
+		for (const [k, want] of Object.entries(fact)) {
+			if (k in node) continue;
+			// additionalProperties true: the contract does not restrict them, as an absent keyword
+			if (k === 'additionalProperties' && want === true) continue;
+			fail(`${label}: ${p}: lacks the contract's ${k} ${q(want)}`);
+		}
+	};
+	walk(schema, '$');
+	for (const p of Object.keys(f.fields)) if (!seen.has(p)) fail(`${label}: lacks the contract's field ${p}`);
+	return failures === before;
+}
+
+// the names of the properties of the field at path p (its child paths "p.name")
+function factProperties(f, p) {
+	return Object.keys(f.fields).filter((c) => c.startsWith(`${p}.`) && !c.slice(p.length + 1).match(/[.[]/))
+		.map((c) => c.slice(p.length + 1));
+}
+
+function checkFacts() {
+	const before = failures;
+	const facts = loadFacts();
+	if (!facts) return;
+	const names = Object.keys(facts.schemas);
+	for (const name of names) {
 		const mine = schemas[name];
 		if (!mine) {
-			fail(`contract ${f}: docs/schemas/${f} is missing`);
+			fail(`${factsLabel}: ${name}: docs/schemas/${name}.schema.json is missing`);
 			continue;
 		}
-		// the same content: only "$id" may be added
-		const { $id, ...rest } = mine;
-		if (!deepEqual(rest, c)) {
-			fail(`contract ${f}: docs/schemas/${f} differs from the contract (beyond "$id")`);
-			diffSchemas(name, c, rest);
-		}
-		if (!deepEqual(Object.keys(rest), Object.keys(c)))
-			fail(`contract ${f}: docs/schemas/${f} orders its keys differently`);
+		compareToFacts(`docs/schemas/${name}.schema.json`, mine, facts.draft, facts.schemas[name], true);
 	}
 
-	// GetOrderResponse extends the contract's GetOrder response: it must stay a subset of it
-	const resp = contract.GetOrder && contract.GetOrder.properties.response;
+	// GetOrderResponse extends the contract's GetOrder response: it must stay a superset of it
+	const get = facts.schemas.GetOrder;
 	const ext = schemas.GetOrderResponse;
-	if (resp && ext) {
+	if (get && get.fields['$.response'] && ext) {
+		const resp = get.fields['$.response'];
 		if (!(ext.allOf || []).some((s) => s.$ref === 'GetOrder.schema.json#/properties/response'))
 			fail('GetOrderResponse: does not include (allOf $ref) the contract GetOrder response');
-		for (const r of resp.required)
-			if (!ext.required.includes(r)) fail(`GetOrderResponse: contract response requires ${r}, it does not`);
-		for (const [p, s] of Object.entries(resp.properties)) {
-			if (!ext.properties[p]) fail(`GetOrderResponse: lacks contract response property ${p}`);
-			else if (ext.properties[p].type !== s.type) fail(`GetOrderResponse: ${p} is ${ext.properties[p].type}, contract says ${s.type}`);
+		for (const r of resp.required || [])
+			if (!(ext.required || []).includes(r)) fail(`GetOrderResponse: contract response requires ${r}, it does not`);
+		for (const p of factProperties(get, '$.response')) {
+			const type = get.fields[`$.response.${p}`].type;
+			const mineP = (ext.properties || {})[p];
+			if (!mineP) fail(`GetOrderResponse: lacks contract response property ${p}`);
+			else if (mineP.type !== type) fail(`GetOrderResponse: ${p} is ${mineP.type}, contract says ${type}`);
 		}
 	}
 	// the exact-payload definitions list exactly the contract's event properties
 	const payload = schemas.OrderEventPayload;
 	if (payload) {
 		for (const t of ['OrderCreated', 'OrderCompleted', 'OrderCancelled']) {
-			const def = payload.definitions[t];
-			if (!contract[t]) {
-				fail(`contract: ${t}.schema.json is missing`);
+			const def = (payload.definitions || {})[t];
+			if (!facts.schemas[t]) {
+				fail(`${factsLabel}: has no facts of ${t}`);
 				continue;
 			}
-			if (!def || !deepEqual([...def.propertyNames.enum].sort(), Object.keys(contract[t].properties).sort()))
+			if (!def || !def.propertyNames || !Array.isArray(def.propertyNames.enum) ||
+				!deepEqual([...def.propertyNames.enum].sort(), factProperties(facts.schemas[t], '$').sort()))
 				fail(`OrderEventPayload: definitions/${t} does not list exactly the contract's ${t} properties`);
-			if (!def || !def.allOf.some((s) => s.$ref === `${t}.schema.json`))
+			if (!def || !(def.allOf || []).some((s) => s.$ref === `${t}.schema.json`))
 				fail(`OrderEventPayload: definitions/${t} does not include ${t}.schema.json`);
 		}
 	}
-	console.log(`${mark(before)} ${Object.keys(contract).length} contract schemas in ${dir} checked against docs/schemas`);
+	console.log(`${mark(before)} ${names.length} contract schemas (${factsLabel}: ${facts.provenance.source}) ` +
+		'hold in docs/schemas, which states nothing more');
+
+	if (args.contract) checkContractDir(facts);
 }
 
-function diffSchemas(name, c, mine, at = '') {
-	const keys = new Set([...Object.keys(c || {}), ...Object.keys(mine || {})]);
-	for (const k of keys) {
-		const a = c ? c[k] : undefined;
-		const b = mine ? mine[k] : undefined;
-		if (deepEqual(a, b)) continue;
-		if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a)) diffSchemas(name, a, b, `${at}/${k}`);
-		else console.log(`       ${name}${at}/${k}: contract ${JSON.stringify(a)}, docs ${JSON.stringify(b)}`);
+// --contract DIR: the facts describe exactly the schemas of a copy of the published contract
+function checkContractDir(facts) {
+	const before = failures;
+	const c = path.resolve(args.contract);
+	const dir = [path.join(c, 'schemas'), c].find((d) => fs.existsSync(d) && fs.statSync(d).isDirectory() &&
+		fs.readdirSync(d).some((f) => f.endsWith('.schema.json')));
+	if (!dir) {
+		fail(`--contract: no *.schema.json in ${c} or ${path.join(c, 'schemas')}`);
+		return;
 	}
+	const files = fs.readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort();
+	const cajv = newAjv();
+	for (const name of Object.keys(facts.schemas)) {
+		const f = `${name}.schema.json`;
+		if (!files.includes(f)) {
+			fail(`--contract ${dir}: ${f} is missing`);
+			continue;
+		}
+		let s;
+		try {
+			s = readJson(path.join(dir, f));
+			cajv.compile(s);
+		} catch (e) {
+			fail(`--contract ${dir}/${f}: ${e.message}`);
+			continue;
+		}
+		compareToFacts(`--contract ${dir}/${f}`, s, facts.draft, facts.schemas[name], false);
+	}
+	for (const f of files)
+		if (!facts.schemas[f.replace(/\.schema\.json$/, '')]) fail(`--contract ${dir}/${f}: ${factsLabel} has no facts of it`);
+	console.log(`${mark(before)} ${factsLabel} states exactly the ${files.length} contract schemas in ${dir}`);
 }
 
 // ---------------------------------------------------------------- (d) samples
@@ -396,9 +508,11 @@ function checkSamples(file) {
 (async () => {
 	compileAll();
 	if (!args.onlySamples) {
-		checkReferenced();
-		await checkAsyncapi();
-		checkContract();
+		if (!args.onlyContract) {
+			checkReferenced();
+			await checkAsyncapi();
+		}
+		checkFacts();
 	}
 	let total = 0;
 	for (const f of args.samples) {

@@ -1,13 +1,18 @@
 # What order_mgmt really emits, validated against its published contract.
 #
 # docs/schemas holds a JSON Schema (draft-07) for every message, the v1.0.0
-# contract's unchanged (../shared/contract/schemas, with an "$id" added),
-# and docs/asyncapi.yml describes how the extension exposes them.
+# contract's faithful copies (with an "$id" added), and docs/asyncapi.yml
+# describes how the extension exposes them.  What the v1.0.0 contract says is
+# written down in this tree, in test/contract/contract-v1.0.0.facts.json.
 # test/contract/validate.js checks both with real validators (Ajv with
-# ajv-formats, @asyncapi/parser), compares docs/schemas with the contract, and
+# ajv-formats, @asyncapi/parser), checks docs/schemas against the facts, and
 # validates samples: JSON lines {"schema": NAME, "value": VALUE}.
 #
-# This test runs a workload that produces every event type in every event
+# The test first has the validator reject copies of docs/ in which one
+# contract schema was changed (a required field dropped, an enum value
+# changed, a pattern changed, ...): the facts check is known to catch them.
+#
+# Then it runs a workload that produces every event type in every event
 # mode, collects everything that crosses the extension's boundary, and has
 # the validator check all of it:
 #   - the CreateOrder commands it sends, and CancelOrder-shaped commands for
@@ -25,14 +30,16 @@
 #
 # The validator needs test/contract/node_modules (npm ci; scripts/test.sh
 # runs it).  Without it the test is skipped, except under CI (CI set), where
-# it fails.  The contract is $ORDER_MGMT_CONTRACT (scripts/test.sh sets it),
-# else ../shared/contract beside the tree.
+# it fails.  Nothing outside the tree is read; only when ORDER_MGMT_CONTRACT
+# is set (to a copy of the published contract) does the validator also check
+# that the facts describe that copy exactly.
 
 use strict;
 use warnings;
 
 use Cwd qw(abs_path);
-use File::Basename qw(dirname);
+use File::Basename qw(basename dirname);
+use File::Copy qw(copy);
 use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
@@ -71,14 +78,118 @@ sub validate
 }
 
 # Before any server starts: the validator runs, the AsyncAPI document parses,
-# the schemas compile, and docs/schemas is the contract.
+# the schemas compile, and docs/schemas is what the contract's facts say.
 my ($status, $output) = validate();
 is($status, 0, 'validator: docs/asyncapi.yml, docs/schemas and the contract are valid')
   or diag($output);
 like($output, qr/^ok +docs\/asyncapi\.yml is a valid AsyncAPI 3\.0\.0 document/m,
 	'validator: the AsyncAPI document parsed');
-like($output, qr/^ok +6 contract schemas in .* checked against docs\/schemas/m,
-	'validator: the 6 contract schemas were compared with docs/schemas');
+like($output,
+	qr/^ok +6 contract schemas \(test\/contract\/contract-v1\.0\.0\.facts\.json: EventCatalog examples\/default, commit 728ca67b\) hold in docs\/schemas, which states nothing more$/m,
+	'validator: the 6 contract schemas\' facts hold in docs/schemas');
+like($output, qr/^ok +test\/contract\/contract-v1\.0\.0\.facts\.json states exactly the 6 contract schemas in /m,
+	"validator: the facts are the contract in $ENV{ORDER_MGMT_CONTRACT}")
+  if $ENV{ORDER_MGMT_CONTRACT};
+
+# The facts check fails on a docs/schemas copy that is not faithful.  Each case
+# is a copy of docs/ with one contract schema changed in one way; the validator
+# must fail and name the change.  First the copy unchanged (rewritten by the
+# same code), which must pass: the failures are the changes'.
+my $json = JSON::PP->new->canonical;
+my $mutants = PostgreSQL::Test::Utils::tempdir;
+
+# A copy of docs/ in $mutants/$case with $mutate applied to the parsed
+# docs/schemas/$schema.schema.json; returns the copy's path.
+sub docs_copy
+{
+	my ($case, $schema, $mutate) = @_;
+	my $dir = "$mutants/$case";
+	mkdir $dir or die "$dir: $!";
+	mkdir "$dir/schemas" or die "$dir/schemas: $!";
+	copy("$tree/docs/asyncapi.yml", "$dir/asyncapi.yml") or die "asyncapi.yml: $!";
+	for my $src (glob "$tree/docs/schemas/*.schema.json")
+	{
+		my $dst = "$dir/schemas/" . basename($src);
+		if (basename($src) ne "$schema.schema.json")
+		{
+			copy($src, $dst) or die "$src: $!";
+			next;
+		}
+		my $s = $json->decode(slurp_file($src));
+		$mutate->($s);
+		open my $out, '>', $dst or die "$dst: $!";
+		print $out JSON::PP->new->canonical->pretty->encode($s);
+		close $out;
+	}
+	return $dir;
+}
+
+my $unchanged = docs_copy('unchanged', 'CreateOrder', sub { });
+($status, $output) = validate('--docs', $unchanged, '--only-contract');
+is($status, 0, 'facts check: an unchanged copy of docs/ passes') or diag($output);
+
+my @mutations = (
+	[
+		'a required field dropped', 'CreateOrder',
+		sub { $_[0]{required} = [ grep { $_ ne 'currency' } @{ $_[0]{required} } ] },
+		qr/CreateOrder\.schema\.json: \$: required lacks "currency", the contract's has it$/m
+	],
+	[
+		'a required field added', 'OrderCancelled',
+		sub { push @{ $_[0]{required} }, 'customerId' },
+		qr/OrderCancelled\.schema\.json: \$: required has "customerId", the contract's does not$/m
+	],
+	[
+		'an enum value changed', 'CancelOrder',
+		sub { $_[0]{properties}{reason}{enum}[3] = 'FRAUD_SUSPECTED' },
+		qr/CancelOrder\.schema\.json: \$\.reason: enum lacks "FRAUD", the contract's has it\n.*enum has "FRAUD_SUSPECTED", the contract's does not$/m
+	],
+	[
+		'an enum value added (nested)', 'GetOrder',
+		sub { push @{ $_[0]{properties}{response}{properties}{status}{enum} }, 'ARCHIVED' },
+		qr/GetOrder\.schema\.json: \$\.response\.status: enum has "ARCHIVED", the contract's does not$/m
+	],
+	[
+		'a pattern changed', 'OrderCreated',
+		sub { $_[0]{properties}{currency}{pattern} = '^[A-Za-z]{3}$' },
+		qr/OrderCreated\.schema\.json: \$\.currency: pattern is "\^\[A-Za-z\]\{3\}\$", the contract's is "\^\[A-Z\]\{3\}\$"$/m
+	],
+	[
+		'an item minimum changed', 'GetOrder',
+		sub { $_[0]{properties}{response}{properties}{items}{items}{properties}{quantity}{minimum} = 0 },
+		qr/GetOrder\.schema\.json: \$\.response\.items\[\]\.quantity: minimum is 0, the contract's is 1$/m
+	],
+	[
+		'an item format dropped', 'CreateOrder',
+		sub { delete $_[0]{properties}{items}{items}{properties}{productId}{format} },
+		qr/CreateOrder\.schema\.json: \$\.items\[\]\.productId: lacks the contract's format "uuid"$/m
+	],
+	[
+		'extra properties forbidden', 'CreateOrder',
+		sub { $_[0]{additionalProperties} = JSON::PP::false },
+		qr/CreateOrder\.schema\.json: \$: additionalProperties is false, the contract's is true$/m
+	],
+	[
+		'a field added', 'OrderCompleted',
+		sub { $_[0]{properties}{total} = { type => 'integer' } },
+		qr/OrderCompleted\.schema\.json: \$\.total: not a field of the contract$/m
+	],
+	[
+		'a type changed', 'CancelOrder',
+		sub { $_[0]{properties}{orderId}{type} = 'integer'; delete $_[0]{properties}{orderId}{format} },
+		qr/CancelOrder\.schema\.json: \$\.orderId: type is "integer", the contract's is "string"$/m
+	]);
+my $case = 0;
+for my $m (@mutations)
+{
+	my ($what, $schema, $mutate, $expect) = @$m;
+	my $dir = docs_copy('mutant' . ++$case, $schema, $mutate);
+	($status, $output) = validate('--docs', $dir, '--only-contract');
+	is($status, 1, "facts check: $schema with $what fails");
+	like($output, qr/^ok +compiled 11 of 11 schemas/m,
+		"facts check: $schema with $what is still a valid schema");
+	like($output, $expect, "facts check: $schema with $what is named") or diag($output);
+}
 
 my $node = PostgreSQL::Test::Cluster->new('contract');
 $node->init;
@@ -92,8 +203,6 @@ $node->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
 # this test reads at the end (wal2json shows messages as JSON)
 $node->safe_psql('postgres',
 	"SELECT pg_create_logical_replication_slot('contract_events', 'wal2json')");
-
-my $json = JSON::PP->new->canonical;
 
 # ---------------------------------------------------------------- listener
 
