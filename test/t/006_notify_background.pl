@@ -1,9 +1,10 @@
-# order_mgmt.notifications = background: the notify worker sends them.
+# order_mgmt.notifications = worker (the default): the notify worker sends them.
 #
-# The server preloads order_mgmt, gives database "postgres" a notify worker
-# (order_mgmt.worker_databases) with a small queue (order_mgmt.notify_queue_size
-# = 64, so that it can be made to overflow), and sets notifications =
-# background for every session.  A real LISTEN client (a long-running psql
+# The server preloads order_mgmt and sets nothing else but a small queue
+# (order_mgmt.notify_queue_size = 64, so that it can be made to overflow) and
+# two worker slots (order_mgmt.max_databases = 2).  The launcher gives
+# database "postgres" a notify worker as soon as the extension is created
+# there.  A real LISTEN client (a long-running psql
 # session, as in 001_notifications.pl) checks what arrives: one notification
 # per committed event, with the channel and payload the outbox row says, in
 # commit order, sent by the worker's process and not by the writer's.
@@ -20,8 +21,11 @@
 # PREPARED commits (never after ROLLBACK PREPARED); a full queue makes the
 # committing transaction notify in-process; the worker is restarted after
 # SIGTERM and after SIGKILL (a crash restart of the server) and delivery
-# resumes; a database without a worker is notified in-process; without the
-# preload, "background" is refused (55000).
+# resumes.  The launcher follows the databases: one created later with the
+# extension gets its own worker; one beyond the slots is notified in-process
+# (and logged) until a slot frees; DROP DATABASE, ALTER DATABASE RENAME and
+# CREATE DATABASE ... TEMPLATE work on a database with workers; DROP
+# EXTENSION stops them.  Without the preload, "worker" notifies in-process.
 
 use strict;
 use warnings;
@@ -39,14 +43,14 @@ my $queue_size = 64;
 my $node = PostgreSQL::Test::Cluster->new('notify_background');
 $node->init;
 # the same settings as the pg_regress and isolation instances, plus the
-# preload and the worker
+# preload (1.1.0's order_mgmt.worker_databases is ignored, with a log line)
 $node->append_conf('postgresql.conf', $test_conf);
 $node->append_conf(
 	'postgresql.conf', qq(
 shared_preload_libraries = 'order_mgmt'
 order_mgmt.worker_databases = 'postgres'
 order_mgmt.notify_queue_size = $queue_size
-order_mgmt.notifications = background
+order_mgmt.max_databases = 2
 restart_after_crash = on
 ));
 $node->start;
@@ -219,7 +223,9 @@ my @got;
 my $cart = 0;
 
 is($writer->query_safe('SHOW order_mgmt.notifications'),
-	'background', 'the writer runs in background mode');
+	'worker', 'the default mode is worker');
+$node->wait_for_log(qr/order_mgmt.worker_databases is ignored/);
+pass('1.1.0\'s order_mgmt.worker_databases is ignored, and the log says so');
 
 @got = received();
 is(scalar @got, 0, 'no notification before any change');
@@ -539,58 +545,133 @@ is_announcement_of($got[0], 'OrderCreated', $after_crash, $worker,
 
 # --- the other modes are unchanged ---------------------------------------------
 
-$writer->query_safe('SET order_mgmt.notifications = on');
+$writer->query_safe('SET order_mgmt.notifications = in_process');
 my $order_on = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
 $writer->query_safe('SET order_mgmt.notifications = off');
 $writer->query_safe('SELECT order_mgmt.create_order(' . command(++$cart) . ')');
 @got = received();
-is(scalar @got, 1, 'on, then off: one notification');
+is(scalar @got, 1, 'in_process, then off: one notification');
 is_announcement_of($got[0], 'OrderCreated', $order_on, $writer_pid,
-	'"on" is sent by the writer');
+	'"in_process" is sent by the writer');
 ($rc, $out, $err) = $node->psql(
 	'postgres',
-	"SET order_mgmt.notifications = on;\nBEGIN;\n"
+	"SET order_mgmt.notifications = in_process;\nBEGIN;\n"
 	  . 'SELECT order_mgmt.create_order(' . command(++$cart) . ");\n"
 	  . "PREPARE TRANSACTION 'om_on';\n",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:  0A000: cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY/,
-	'"on" still cannot be prepared (0A000)');
+	'"in_process" still cannot be prepared (0A000)');
 $writer->query_safe('RESET order_mgmt.notifications');
 
-# --- a database without a worker ------------------------------------------------
+# --- the launcher follows the databases -------------------------------------------
 
-# Background mode there notifies in-process, as "on" does, and says so in
-# the server log.
-$node->safe_psql('postgres', 'CREATE DATABASE om_other');
-$node->safe_psql('om_other', 'CREATE EXTENSION order_mgmt');
-my $other_listener = $node->background_psql('om_other');
-$other_listener->query_safe('LISTEN order_created');
-my $other_writer = $node->background_psql('om_other');
-my $other_writer_pid = $other_writer->query_safe('SELECT pg_backend_pid()');
-is($other_writer->query_safe('SHOW order_mgmt.notifications'),
-	'background', 'database without a worker: background mode');
-my $other_order = $other_writer->query_safe(
-	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
-my $other_output = '';
-my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-until ($other_output =~ /"orderId":"$other_order"/ || time() > $deadline)
+# The notify worker of database $db, once it runs (and is not $old_pid).
+sub worker_of
 {
-	usleep(20_000);
-	$other_output .= $other_listener->query_safe('SELECT 1') . "\n";
+	my ($db, $old_pid) = @_;
+	my $not_old = defined $old_pid ? "AND pid <> $old_pid" : '';
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity "
+		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = '$db' $not_old"
+	) or die "the notify worker of $db did not start";
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity "
+		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = '$db'");
 }
-@got = parse_notifications($other_output);
-is(scalar @got, 1, 'database without a worker: one notification');
-is($got[0]{pid}, $other_writer_pid,
-	'database without a worker: sent by the writer itself');
-is($got[0]{payload}{orderId}, $other_order,
-	'database without a worker: for the order');
-$node->wait_for_log(
-	qr/order_mgmt.notifications is "background" but database "om_other" has no notify worker/
-);
-pass('database without a worker: logged');
-$other_listener->quit;
-$other_writer->quit;
+
+# How many notify workers run for database $db.
+sub workers_of
+{
+	my ($db) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity "
+		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = '$db'");
+}
+
+# Create an order in database $db and return [order id, the pid of whoever
+# sent its notification, as a listener there received it].
+sub order_in
+{
+	my ($db) = @_;
+	my $db_listener = $node->background_psql($db);
+	$db_listener->query_safe('LISTEN order_created');
+	my $order = $node->safe_psql($db,
+		'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+	my $output = '';
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	until ($output =~ /"orderId":"$order"/ || time() > $deadline)
+	{
+		usleep(20_000);
+		$output .= $db_listener->query_safe('SELECT 1') . "\n";
+	}
+	$db_listener->quit;
+	my @heard = grep { $_->{payload}{orderId} eq $order } parse_notifications($output);
+	return [ $order, scalar(@heard) == 1 ? $heard[0]{pid} : undef ];
+}
+
+# A database created later: CREATE EXTENSION there gives it a worker of its own.
+$node->safe_psql('postgres', 'CREATE DATABASE om_other');
+is(workers_of('om_other'), 0, 'a new database without the extension: no worker');
+$node->safe_psql('om_other', 'CREATE EXTENSION order_mgmt');
+my $other_worker = worker_of('om_other');
+my ($other_order, $other_sender) = @{ order_in('om_other') };
+is($other_sender, $other_worker,
+	'CREATE EXTENSION in another database: its own worker sends its notifications');
+
+# Both slots are taken: a third database is notified in-process, and the
+# launcher says so in the log.
+$node->safe_psql('postgres', 'CREATE DATABASE om_third');
+$node->safe_psql('om_third', 'CREATE EXTENSION order_mgmt');
+$node->wait_for_log(qr/order_mgmt has no free worker slot for database \d+/);
+pass('no free slot: logged');
+is(workers_of('om_third'), 0, 'no free slot: no worker');
+my ($third_order, $third_sender) = @{ order_in('om_third') };
+ok(defined $third_sender && $third_sender != $other_worker && $third_sender != $worker,
+	'no free slot: the notification is sent in-process, by the writer');
+
+# ALTER DATABASE ... RENAME needs the database to itself: the launcher's
+# workers step aside and come back under the new name.
+my $t0 = time();
+$node->safe_psql('postgres', 'ALTER DATABASE om_other RENAME TO om_renamed');
+my $renamed_worker = worker_of('om_renamed', $other_worker);
+ok(time() - $t0 < 5, 'ALTER DATABASE RENAME does not wait for the workers to time out');
+is(order_in('om_renamed')->[1], $renamed_worker,
+	'renamed database: served by its worker again');
+
+# CREATE DATABASE ... TEMPLATE of a database with workers: the copy has
+# the extension, so it gets a worker too (once a slot is free).
+$node->safe_psql('postgres', 'CREATE DATABASE om_copy TEMPLATE om_renamed');
+worker_of('om_renamed', $renamed_worker);
+pass('CREATE DATABASE ... TEMPLATE a database with workers succeeds');
+
+# DROP EXTENSION: the worker stops and the slot is freed, so the databases
+# that waited for one get theirs.
+$node->safe_psql('om_renamed', 'DROP EXTENSION order_mgmt');
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity "
+	  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = 'om_renamed'")
+  or die 'the worker did not stop after DROP EXTENSION';
+pass('DROP EXTENSION: the worker stops');
+my $third_worker = worker_of('om_third');
+is(order_in('om_third')->[1], $third_worker,
+	'a freed slot goes to a database that waited for one');
+
+# DROP DATABASE of a database with a worker: dropped at once, like any other.
+$t0 = time();
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE om_third');
+is($rc, 0, 'DROP DATABASE of a database with a notify worker succeeds');
+is($err, '', 'DROP DATABASE: no error (no "being accessed by other users")');
+ok(time() - $t0 < 5, 'DROP DATABASE does not wait for the workers to time out');
+my $copy_worker = worker_of('om_copy');
+is(order_in('om_copy')->[1], $copy_worker,
+	'the copy made from a template gets the slot the dropped database freed');
+$node->safe_psql('postgres', 'DROP DATABASE om_copy');
+$node->safe_psql('postgres', 'DROP DATABASE om_renamed');
+is(workers_of('om_copy') + workers_of('om_renamed'), 0, 'no worker is left behind');
+
+# the first database's worker was never disturbed
+is(order_in('postgres')->[1], $worker, 'database postgres: still served by its worker');
 
 $listener->quit;
 $writer->quit;
@@ -598,32 +679,43 @@ $node->stop;
 
 # --- without the preload ---------------------------------------------------------
 
-# "background" is refused: there is no worker to send the notifications.
+# "worker" is the default and is accepted, but there is no worker: the
+# committing session sends the notifications itself.
 my $plain = PostgreSQL::Test::Cluster->new('no_preload');
 $plain->init;
 $plain->append_conf('postgresql.conf', $test_conf);
 $plain->start;
-($rc, $out, $err) = $plain->psql(
-	'postgres',
-	"LOAD 'order_mgmt';\nSET order_mgmt.notifications = background;\n",
-	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-isnt($rc, 0, 'without the preload: SET ... = background fails');
-like(
-	$err,
-	qr/ERROR:  55000: invalid value for parameter "order_mgmt.notifications": "background"/,
-	'without the preload: 55000 object_not_in_prerequisite_state');
-like(
-	$err,
-	qr/DETAIL:  Notifications are sent in the background by a worker that runs only when order_mgmt is in shared_preload_libraries\./,
-	'without the preload: the detail says why');
-like($err, qr/HINT:  Add order_mgmt to shared_preload_libraries/,
-	'without the preload: the hint says what to do');
+$plain->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
 is( $plain->safe_psql(
 		'postgres',
-		"LOAD 'order_mgmt'; SET order_mgmt.notifications = on; "
+		"LOAD 'order_mgmt'; SET order_mgmt.notifications = worker; "
 		  . 'SHOW order_mgmt.notifications'),
-	'on',
-	'without the preload: "on" is accepted');
+	'worker',
+	'without the preload: "worker" is accepted');
+my $plain_listener = $plain->background_psql('postgres');
+$plain_listener->query_safe('LISTEN order_created');
+my $plain_writer = $plain->background_psql('postgres');
+my $plain_writer_pid = $plain_writer->query_safe('SELECT pg_backend_pid()');
+my $plain_order = $plain_writer->query_safe(
+	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
+my $plain_output = '';
+my $plain_deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+until ($plain_output =~ /"orderId":"$plain_order"/ || time() > $plain_deadline)
+{
+	usleep(20_000);
+	$plain_output .= $plain_listener->query_safe('SELECT 1') . "\n";
+}
+@got = parse_notifications($plain_output);
+is(scalar @got, 1, 'without the preload: one notification');
+is($got[0]{pid}, $plain_writer_pid,
+	'without the preload: sent in-process by the writer');
+is( $plain->safe_psql(
+		'postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'order_mgmt%'"),
+	'0',
+	'without the preload: no launcher, no worker');
+$plain_listener->quit;
+$plain_writer->quit;
 $plain->stop;
 
 done_testing();
