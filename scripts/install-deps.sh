@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	make gcc
-	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json
+	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json postgresql-15-cron
 	libipc-run-perl procps
 	sqlsmith valgrind
 	nodejs npm
