@@ -493,8 +493,9 @@ start_probe(void)
 		int			i;
 
 		i = slot_of(dboid);
-		if (i >= 0 && om_shared->slots[i].release)
-			return;				/* being released: probe it afterwards */
+		if (i >= 0 && (om_shared->slots[i].release ||
+					   !om_shared->slots[i].has_extension))
+			return;				/* being released or probed: look again after */
 		to_probe = list_delete_first(to_probe);
 		if (i >= 0)
 			continue;			/* served already */
