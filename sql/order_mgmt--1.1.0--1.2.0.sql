@@ -7,6 +7,51 @@
 -- is written as OPERATOR(pg_catalog.x).
 
 ------------------------------------------------------------------------
+-- order_mgmt.notifications: 1.1.0's "on" is now "in_process" and its
+-- "background" is "worker" (the new default).  The old names still work;
+-- settings stored with ALTER ROLE / ALTER DATABASE ... SET are renamed here
+-- so that the catalogs show the names the documentation uses.  Values in
+-- postgresql.conf cannot be rewritten from here; they keep working.
+------------------------------------------------------------------------
+
+DO $rename$
+DECLARE
+	s record;
+	renamed integer := 0;
+BEGIN
+	FOR s IN
+		SELECT d.datname, r.rolname,
+			   CASE pg_catalog.lower(pg_catalog.split_part(c.setting, '=', 2))
+				   WHEN 'on' THEN 'in_process' ELSE 'worker' END AS value
+		  FROM pg_catalog.pg_db_role_setting st
+		  CROSS JOIN LATERAL pg_catalog.unnest(st.setconfig) AS c (setting)
+		  LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) st.setdatabase
+		  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) st.setrole
+		 WHERE pg_catalog.split_part(c.setting, '=', 1) OPERATOR(pg_catalog.=) 'order_mgmt.notifications'
+		   AND pg_catalog.lower(pg_catalog.split_part(c.setting, '=', 2))
+			   OPERATOR(pg_catalog.=) ANY (ARRAY['on', 'background']::pg_catalog.text[])
+		   AND (st.setdatabase OPERATOR(pg_catalog.=) 0::pg_catalog.oid OR d.datname IS NOT NULL)
+		   AND (st.setrole OPERATOR(pg_catalog.=) 0::pg_catalog.oid OR r.rolname IS NOT NULL)
+	LOOP
+		IF s.rolname IS NULL THEN
+			EXECUTE pg_catalog.format('ALTER DATABASE %I SET order_mgmt.notifications = %L',
+									  s.datname, s.value);
+		ELSIF s.datname IS NULL THEN
+			EXECUTE pg_catalog.format('ALTER ROLE %I SET order_mgmt.notifications = %L',
+									  s.rolname, s.value);
+		ELSE
+			EXECUTE pg_catalog.format('ALTER ROLE %I IN DATABASE %I SET order_mgmt.notifications = %L',
+									  s.rolname, s.datname, s.value);
+		END IF;
+		renamed := renamed OPERATOR(pg_catalog.+) 1;
+	END LOOP;
+	IF renamed OPERATOR(pg_catalog.>) 0 THEN
+		RAISE NOTICE 'renamed % stored order_mgmt.notifications settings to in_process or worker', renamed;
+	END IF;
+END
+$rename$;
+
+------------------------------------------------------------------------
 -- Maintenance runs: refresh_reports() and purge_events() record each run
 ------------------------------------------------------------------------
 

@@ -292,9 +292,9 @@ $node->safe_psql('postgres',
 	"LOAD 'order_mgmt'; ALTER SYSTEM RESET order_mgmt.notifications");
 $node->reload;
 $node->poll_query_until('postgres',
-	"SELECT current_setting('order_mgmt.notifications') = 'on' "
+	"SELECT current_setting('order_mgmt.notifications') = 'worker' "
 	  . "FROM (SELECT order_mgmt.uuid_generate_v7() OFFSET 0) AS library_loaded")
-  or die 'order_mgmt.notifications = on was not picked up';
+  or die 'the default order_mgmt.notifications = worker was not picked up';
 my $order12 = $node->safe_psql('postgres',
 	'SELECT order_mgmt.create_order(' . command(12) . ')');
 @got = received();
