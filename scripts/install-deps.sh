@@ -8,6 +8,8 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json
 	libipc-run-perl procps
 	sqlsmith valgrind
+	# test/t/016_exporter.pl starts this binary itself (the package's service is not used)
+	prometheus-postgres-exporter
 	nodejs npm
 )
 
