@@ -10,6 +10,8 @@ packages=(
 	sqlsmith valgrind
 	# test/t/016_exporter.pl starts this binary itself (the package's service is not used)
 	prometheus-postgres-exporter
+	# for promtool, which checks docs/monitoring/alerts.yml (the Prometheus service is not used)
+	prometheus
 	nodejs npm
 )
 

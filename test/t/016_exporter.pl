@@ -6,6 +6,9 @@
 # order_mgmt_* metric with the figures the database holds, typed as the file
 # says; after more orders, an acknowledgement and a reader attached to the
 # slot, the next scrape shows the new figures; no query of ours failed.
+# docs/monitoring/alerts.yml names only metrics that the exporter reported,
+# and promtool (Debian's prometheus package) checks it and runs its unit tests,
+# docs/monitoring/alerts_test.yml.
 #
 # The exporter comes from scripts/install-deps.sh.  Without it the test is
 # skipped, except under CI (CI set), where a missing exporter is a failure.
@@ -215,6 +218,30 @@ is($m->{'order_mgmt_consumer_newest_seq{consumer="billing"}'}, 11, 'newest seq 1
 my $ack_time = $m->{'order_mgmt_consumer_last_ack_time_seconds{consumer="billing"}'};
 ok(abs($ack_time - time()) < 600, "consumer's last acknowledgement is recent: $ack_time");
 is($m->{"order_mgmt_slot_active{$slot}"}, 1, 'slot active with a reader attached');
+
+# the alert rules name only metrics the exporter reports, are valid, and
+# pass their unit tests
+my $alerts = abs_path(dirname(__FILE__) . '/../../docs/monitoring/alerts.yml');
+my %named = map { $_ => 1 } (join("\n", grep { !/^\s*#/ } split /\n/, slurp_file($alerts)) =~ /\b(order_mgmt_[a-z_]+)\b/g);
+my @unknown = grep { !exists $t->{$_} } sort keys %named;
+ok(keys(%named) >= 6 && !@unknown,
+	'the alert rules use ' . join(', ', sort keys %named) . ' and nothing the exporter does not report'
+	  . (@unknown ? ' (unknown: ' . join(', ', @unknown) . ')' : ''));
+my $promtool = $ENV{PROMTOOL} // 'promtool';
+SKIP:
+{
+	if (system("command -v '$promtool' >/dev/null 2>&1") != 0)
+	{
+		die 'promtool is not installed: run scripts/install-deps.sh' if $ENV{CI};
+		skip 'promtool is not installed (Debian package prometheus; scripts/install-deps.sh installs it)', 2;
+	}
+	foreach my $cmd ([ 'check', 'rules', $alerts ], [ 'test', 'rules', $alerts =~ s/alerts\.yml$/alerts_test.yml/r ])
+	{
+		my ($out, $err) = ('', '');
+		my $ok = IPC::Run::run([ $promtool, @$cmd ], '<', \undef, '>', \$out, '2>', \$err);
+		ok($ok, "promtool @$cmd[0..1]") or diag("$out$err");
+	}
+}
 
 # none of our queries failed in any scrape
 ($m, $t) = scrape();
