@@ -160,7 +160,8 @@ SELECT s.slot_name, s.plugin, s.active, s.active_pid, s.wal_status,
 COMMENT ON VIEW @extschema@.stats_slots IS
 	'The logical replication slots of this database: plugin, reader attached, WAL status, bytes not confirmed and bytes retained';
 
--- (stats_notifications and stats_maintenance come with their features above.)
+-- stats_notifications (the notification queue) and stats_maintenance (the
+-- maintenance runs) belong here too, granted the same way: to pg_monitor only.
 
 -- pg_monitor, and nobody else, reads them: a monitoring login (the
 -- exporter's) is made a member of pg_monitor.  The views call
