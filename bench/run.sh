@@ -40,7 +40,7 @@
 set -euo pipefail
 
 STANDARD=(create_order get_order lifecycle wal_bytes cdc_drain notify)
-SCALE=(scale)
+SCALE=(scale stats_views)
 
 usage() {
 	sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'

@@ -8,6 +8,10 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json postgresql-15-cron
 	libipc-run-perl procps
 	sqlsmith valgrind
+	# test/t/016_exporter.pl starts this binary itself (the package's service is not used)
+	prometheus-postgres-exporter
+	# for promtool, which checks docs/monitoring/alerts.yml (the Prometheus service is not used)
+	prometheus
 	nodejs npm
 )
 

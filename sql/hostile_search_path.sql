@@ -358,6 +358,98 @@ SELECT :'sd_hostile' = :'sd_normal' AS sales_daily_same,
 REVOKE ALL ON ALL TABLES IN SCHEMA order_mgmt FROM regress_om_hostile;
 GRANT SELECT, UPDATE ON order_mgmt.orders TO regress_om_hostile;
 
+------------------------------------------------------------------------
+-- 5. the stats views (1.2.0), read by a pg_monitor member under the hostile
+-- schema first, with look-alikes of what they use planted as well
+------------------------------------------------------------------------
+SET ROLE regress_om_hostile;
+CREATE FUNCTION hostile.date_part(text, timestamptz) RETURNS double precision LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$ BEGIN PERFORM hostile.called('date_part'); RETURN pg_catalog.date_part($1, $2); END $$;
+CREATE FUNCTION hostile.pg_total_relation_size(regclass) RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog
+AS $$ BEGIN PERFORM hostile.called('pg_total_relation_size'); RETURN pg_catalog.pg_total_relation_size($1); END $$;
+CREATE FUNCTION hostile.pg_current_wal_lsn() RETURNS pg_lsn LANGUAGE plpgsql SET search_path = pg_catalog
+AS $$ BEGIN PERFORM hostile.called('pg_current_wal_lsn'); RETURN pg_catalog.pg_current_wal_lsn(); END $$;
+CREATE FUNCTION hostile.pg_is_in_recovery() RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog
+AS $$ BEGIN PERFORM hostile.called('pg_is_in_recovery'); RETURN pg_catalog.pg_is_in_recovery(); END $$;
+CREATE FUNCTION hostile.pg_wal_lsn_diff(pg_lsn, pg_lsn) RETURNS numeric LANGUAGE plpgsql SET search_path = pg_catalog
+AS $$ BEGIN PERFORM hostile.called('pg_wal_lsn_diff'); RETURN pg_catalog.pg_wal_lsn_diff($1, $2); END $$;
+CREATE FUNCTION hostile.current_database() RETURNS name LANGUAGE plpgsql SET search_path = pg_catalog
+AS $$ BEGIN PERFORM hostile.called('current_database'); RETURN pg_catalog.current_database(); END $$;
+CREATE FUNCTION hostile.sum_step(bigint, bigint) RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog
+AS $$ BEGIN PERFORM hostile.called('sum'); RETURN COALESCE($1, 0) OPERATOR(pg_catalog.+) $2; END $$;
+CREATE AGGREGATE hostile.sum(bigint) (sfunc = hostile.sum_step, stype = bigint);
+CREATE FUNCTION hostile.float8_mi(double precision, double precision) RETURNS double precision LANGUAGE sql
+SET search_path = pg_catalog
+AS $$ SELECT hostile.op('double precision -', $1 OPERATOR(pg_catalog.-) $2) $$;
+CREATE OPERATOR hostile.- (leftarg = double precision, rightarg = double precision, function = hostile.float8_mi);
+CREATE FUNCTION hostile.ts_ge(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog
+AS $$ SELECT hostile.op('timestamptz >=', $1 OPERATOR(pg_catalog.>=) $2) $$;
+CREATE OPERATOR hostile.>= (leftarg = timestamptz, rightarg = timestamptz, function = hostile.ts_ge);
+CREATE FUNCTION hostile.name_eq(name, name) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog
+AS $$ SELECT hostile.op('name =', $1 OPERATOR(pg_catalog.=) $2) $$;
+CREATE OPERATOR hostile.= (leftarg = name, rightarg = name, function = hostile.name_eq);
+CREATE VIEW hostile.pg_replication_slots AS
+SELECT c::name AS slot_name, c::name AS plugin, true AS active, 0 AS active_pid, c AS wal_status,
+       NULL::pg_lsn AS confirmed_flush_lsn, NULL::pg_lsn AS restart_lsn, 0::bigint AS safe_wal_size,
+       c::name AS database
+FROM hostile.consumers_read() c;
+CREATE TABLE hostile.sales_buckets (bucket_start timestamptz, currency text, orders_created bigint,
+  orders_completed bigint, orders_cancelled bigint, gross_amount numeric, completed_amount numeric,
+  cancelled_amount numeric);
+CREATE TABLE hostile.report_horizon (closed_until timestamptz, refreshed_at timestamptz);
+RESET ROLE;
+GRANT pg_monitor TO regress_om_hostile;
+-- something in each view: a consumer two events behind, a slot of this database
+SELECT order_mgmt.register_consumer('hostile_stats', from_beginning => true) IS NOT NULL AS registered;
+SELECT order_mgmt.ack_events('hostile_stats', (SELECT max(seq) - 2 FROM order_mgmt.event_feed)) IS NOT NULL AS acked;
+SELECT 'init' FROM pg_create_logical_replication_slot('regress_om_hostile', 'test_decoding');
+-- what the owner reads with the normal search_path (the ages move on:
+-- compared apart)
+CREATE FUNCTION pg_temp.stats_now() RETURNS text LANGUAGE sql SET search_path = pg_catalog AS $$
+  SELECT pg_catalog.concat_ws(' | ',
+    (SELECT pg_catalog.string_agg(s.status OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) s.orders, ',' ORDER BY s.status)
+       FROM order_mgmt.stats_orders s),
+    (SELECT r.closed_until::text FROM order_mgmt.stats_reports r),
+    (SELECT pg_catalog.concat_ws(',', o.events, o.bytes, o.first_position, o.last_position, o.positions_drawn,
+                                 o.oldest_occurred_at, o.unsequenced)
+       FROM order_mgmt.stats_outbox o),
+    (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(',', c.consumer, c.acked_seq, c.newest_seq, c.events_behind,
+                                                       c.seconds_behind OPERATOR(pg_catalog.>) 0), ';' ORDER BY c.consumer)
+       FROM order_mgmt.stats_consumers c),
+    (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(',', l.slot_name, l.plugin, l.active, l.wal_status,
+                                                       l.lag_bytes OPERATOR(pg_catalog.>=) 0), ';' ORDER BY l.slot_name)
+       FROM order_mgmt.stats_slots l))
+$$;
+SELECT pg_temp.stats_now() AS stats_normal \gset
+SELECT :'stats_normal' ~ 'hostile_stats,[0-9]+,[0-9]+,2,t' AS two_behind,
+       :'stats_normal' ~ 'regress_om_hostile,test_decoding,f,reserved,t' AS slot_listed;
+SET ROLE regress_om_hostile;
+SET search_path = hostile, pg_catalog, pg_temp;
+SELECT pg_catalog.concat_ws(' | ',
+    (SELECT pg_catalog.string_agg(s.status OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) s.orders, ',' ORDER BY s.status)
+       FROM order_mgmt.stats_orders s),
+    (SELECT r.closed_until::text FROM order_mgmt.stats_reports r),
+    (SELECT pg_catalog.concat_ws(',', o.events, o.bytes, o.first_position, o.last_position, o.positions_drawn,
+                                 o.oldest_occurred_at, o.unsequenced)
+       FROM order_mgmt.stats_outbox o),
+    (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(',', c.consumer, c.acked_seq, c.newest_seq, c.events_behind,
+                                                       c.seconds_behind OPERATOR(pg_catalog.>) 0), ';' ORDER BY c.consumer)
+       FROM order_mgmt.stats_consumers c),
+    (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(',', l.slot_name, l.plugin, l.active, l.wal_status,
+                                                       l.lag_bytes OPERATOR(pg_catalog.>=) 0), ';' ORDER BY l.slot_name)
+       FROM order_mgmt.stats_slots l)) AS stats_hostile \gset
+SELECT r.horizon_age_seconds OPERATOR(pg_catalog.>) 0 AS horizon_age_read,
+       o.oldest_age_seconds OPERATOR(pg_catalog.>) 0 AS outbox_age_read
+FROM order_mgmt.stats_reports r, order_mgmt.stats_outbox o;
+RESET search_path;
+RESET ROLE;
+SELECT count(*) AS hostile_calls_stats FROM hostile.calls;
+SELECT :'stats_hostile' = :'stats_normal' AS stats_same;
+SELECT pg_drop_replication_slot('regress_om_hostile');
+SELECT order_mgmt.unregister_consumer('hostile_stats');
+REVOKE pg_monitor FROM regress_om_hostile;
+
 -- nothing was written to the planted tables
 SET ROLE regress_om_hostile;
 SELECT (SELECT count(*) FROM hostile.orders) + (SELECT count(*) FROM hostile.order_lines)

@@ -70,6 +70,23 @@ SELECT r AS role, has_schema_privilege(r, 'order_mgmt', 'USAGE') AS usage,
        has_schema_privilege(r, 'order_mgmt', 'CREATE') AS "create"
 FROM unnest(ARRAY['regress_om_wr', 'regress_om_rd', 'regress_om_cn', 'regress_om_none', 'public']) AS r;
 
+-- A member of pg_monitor (a monitoring login, such as postgres_exporter's)
+-- may look into the schema and read the stats views, and call the one
+-- function they call; nothing else
+CREATE ROLE regress_om_mon NOLOGIN IN ROLE pg_monitor;
+SELECT o.kind, o.name, pg_temp.privs('regress_om_mon', o.kind, o.oid) AS monitor
+FROM (SELECT 'function' AS kind, p.oid::regprocedure::text AS name, p.oid
+        FROM pg_proc p WHERE p.pronamespace = 'order_mgmt'::regnamespace
+      UNION ALL
+      SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'S' THEN 'sequence' END,
+             c.oid::regclass::text, c.oid
+        FROM pg_class c
+       WHERE c.relnamespace = 'order_mgmt'::regnamespace AND c.relkind IN ('r', 'v', 'S')) o
+WHERE pg_temp.privs('regress_om_mon', o.kind, o.oid) <> '-'
+ORDER BY o.kind, o.name;
+SELECT has_schema_privilege('regress_om_mon', 'order_mgmt', 'USAGE') AS monitor_usage,
+       has_schema_privilege('regress_om_mon', 'order_mgmt', 'CREATE') AS monitor_create;
+
 ------------------------------------------------------------------------
 -- Real calls.  Orders to work on, made by the owner
 ------------------------------------------------------------------------
@@ -280,6 +297,9 @@ RESET ROLE;
 SET ROLE regress_om_none;
 SELECT 'no role' AS role, * FROM pg_temp.try_direct();
 RESET ROLE;
+SET ROLE regress_om_mon;
+SELECT 'monitor' AS role, * FROM pg_temp.try_direct();
+RESET ROLE;
 
 -- what the allowed calls did, seen by the owner: the writer's two orders,
 -- one completed, one cancelled, each change with its event
@@ -300,7 +320,7 @@ SELECT order_mgmt.create_roles('regress_om_w2', NULL, 'regress_om_c2');
 \echo :LAST_ERROR_SQLSTATE
 
 -- clean up
-DROP ROLE regress_om_wr, regress_om_rd, regress_om_cn, regress_om_none;
+DROP ROLE regress_om_wr, regress_om_rd, regress_om_cn, regress_om_none, regress_om_mon;
 DROP OWNED BY regress_om_w2, regress_om_r2, regress_om_c2,
               order_mgmt_writer, order_mgmt_reader, order_mgmt_consumer;
 DROP ROLE regress_om_w2, regress_om_r2, regress_om_c2,

@@ -27,9 +27,6 @@ LEFT JOIN pg_roles r ON r.oid = st.setrole
 WHERE c.setting LIKE 'order\_mgmt.%'
 ORDER BY 1, 2, 3;
 
--- a second update path walk is a no-op: nothing left to rename
-ALTER EXTENSION order_mgmt UPDATE;
-
 \c :regress_db
 DROP DATABASE regress_om_upgrade;
 ALTER ROLE regress_om_checkout RESET ALL;
