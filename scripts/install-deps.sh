@@ -29,5 +29,22 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# the package's own cluster is never used: don't create one
 	mkdir -p /etc/postgresql-common/createcluster.d
 	echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/order_mgmt.conf
+	# the tests start the binaries they need themselves: packages must not start services
+	# (prometheus, the exporter); policy-rc.d is how Debian says so, for this install only
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	[ -n "$policy" ] && rm -f "$policy"
+	# nor are they to start at the next boot
+	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+		for service in prometheus prometheus-postgres-exporter; do
+			printf '%s\n' "${missing[@]}" | grep -qx "$service" &&
+				systemctl disable --now "$service" >/dev/null 2>&1 || true
+		done
+	fi
 fi

@@ -53,6 +53,16 @@ note 'exporter: ' . `'$exporter' --version 2>&1`;
 my $node = PostgreSQL::Test::Cluster->new('orders');
 $node->init;
 $node->append_conf('postgresql.conf', slurp_file(dirname(__FILE__) . '/../test.conf'));
+# the library preloaded, for the notify worker and the maintenance metrics:
+# the purge runs every second and keeps a day (it deletes nothing here), the
+# refresh is left to the test
+$node->append_conf(
+	'postgresql.conf', q(
+shared_preload_libraries = 'order_mgmt'
+order_mgmt.refresh_interval = 0
+order_mgmt.purge_interval = 1
+order_mgmt.event_retention = '1d'
+));
 $node->start;
 
 # what was started, stopped at the end whatever happens
@@ -149,8 +159,15 @@ my %gauges = map { $_ => 'gauge' } qw(order_mgmt_orders order_mgmt_reports_horiz
   order_mgmt_outbox_unsequenced_events order_mgmt_consumer_acked_seq order_mgmt_consumer_newest_seq
   order_mgmt_consumer_events_behind order_mgmt_consumer_seconds_behind
   order_mgmt_consumer_last_ack_time_seconds order_mgmt_slot_active order_mgmt_slot_lag_bytes
-  order_mgmt_slot_retained_bytes order_mgmt_slot_safe_wal_size_bytes order_mgmt_slot_wal_status);
-my %expected_types = (%gauges, order_mgmt_outbox_positions_drawn_total => 'counter');
+  order_mgmt_slot_retained_bytes order_mgmt_slot_safe_wal_size_bytes order_mgmt_slot_wal_status
+  order_mgmt_notifications_worker_running order_mgmt_notifications_queue_capacity
+  order_mgmt_notifications_queue_depth order_mgmt_maintenance_consecutive_failures
+  order_mgmt_maintenance_last_success_time_seconds order_mgmt_maintenance_last_duration_seconds
+  order_mgmt_maintenance_last_rows);
+my %expected_types = (%gauges,
+	map { $_ => 'counter' } qw(order_mgmt_outbox_positions_drawn_total order_mgmt_notifications_sent_total
+	  order_mgmt_notifications_overflows_total order_mgmt_maintenance_runs_total
+	  order_mgmt_maintenance_failures_total));
 is_deeply({ map { $_ => $t->{$_} } grep { /^order_mgmt_/ } keys %$t }, \%expected_types,
 	'every order_mgmt metric is there, typed as the queries file says');
 
@@ -187,6 +204,22 @@ is(join(',', map { $m->{"order_mgmt_slot_wal_status{slot_name=\"cdc\",wal_status
 	  qw(reserved extended unreserved lost)),
 	'1,0,0,0', 'slot WAL reserved, and in no other state');
 
+# the notify worker announced the 8 events, and its queue is empty
+is($m->{order_mgmt_notifications_worker_running}, 1, 'a notify worker serves the database');
+is($m->{order_mgmt_notifications_queue_capacity}, 4096, 'queue capacity: the default');
+is($m->{order_mgmt_notifications_queue_depth}, 0, 'queue drained');
+is($m->{order_mgmt_notifications_sent_total}, 8, 'the worker sent 8 notifications');
+is($m->{order_mgmt_notifications_overflows_total}, 0, 'no overflow');
+
+# the maintenance: the purge ran (and deleted nothing), the refresh is off
+ok($m->{'order_mgmt_maintenance_runs_total{task="purge_events"}'} >= 1, 'purge_events ran');
+is($m->{'order_mgmt_maintenance_failures_total{task="purge_events"}'}, 0, 'purge_events never failed');
+is($m->{'order_mgmt_maintenance_consecutive_failures{task="purge_events"}'}, 0, 'no failure in a row');
+is($m->{'order_mgmt_maintenance_last_rows{task="purge_events"}'}, 0, 'the purge deleted nothing');
+ok(abs($m->{'order_mgmt_maintenance_last_success_time_seconds{task="purge_events"}'} - time()) < 600,
+	'the last purge succeeded recently');
+is($m->{'order_mgmt_maintenance_runs_total{task="refresh_reports"}'}, 0, 'refresh_reports is off: no run');
+
 # More orders (2 created, 1 of them cancelled: 3 events), the consumer reads
 # and acknowledges everything, a reader attaches to the slot
 $node->safe_psql('postgres', 'SELECT order_mgmt.create_order(' . command($_) . ')') foreach 6 .. 7;
@@ -218,6 +251,10 @@ is($m->{'order_mgmt_consumer_newest_seq{consumer="billing"}'}, 11, 'newest seq 1
 my $ack_time = $m->{'order_mgmt_consumer_last_ack_time_seconds{consumer="billing"}'};
 ok(abs($ack_time - time()) < 600, "consumer's last acknowledgement is recent: $ack_time");
 is($m->{"order_mgmt_slot_active{$slot}"}, 1, 'slot active with a reader attached');
+my $sent = $node->safe_psql('postgres', 'SELECT sent FROM order_mgmt.stats_notifications');
+is($sent, 11, 'the worker has announced all 11 events');
+ok($m->{order_mgmt_notifications_sent_total} > 8 && $m->{order_mgmt_notifications_sent_total} <= 11,
+	'notifications sent grows with the orders');
 
 # the alert rules name only metrics the exporter reports, are valid, and
 # pass their unit tests
