@@ -297,6 +297,8 @@ launcher_attach_maintenance(int i, const OmWorkerArgs *args)
 		slot->maint_failed = slot->maint_tasks;
 		tasks = slot->maint_tasks;
 	}
+	else if (slot->dboid == args->dboid && slot->generation == args->generation)
+		slot->maint_failed = OM_TASKS_NOT_RUN;	/* paused, say: try again */
 	LWLockRelease(om_shared->lock);
 	if (tasks >= 0)
 		before_shmem_exit(maintenance_detach, Int32GetDatum(i));
@@ -580,7 +582,7 @@ run_maintenance(int i, TimestampTz now)
 		LWLockAcquire(om_shared->lock, LW_SHARED);
 		failed = slot->maint_failed;
 		LWLockRelease(om_shared->lock);
-		for (task = 0; task < 2; task++)
+		for (task = 0; task < 2 && failed != OM_TASKS_NOT_RUN; task++)
 		{
 			int			bit = 1 << task;
 

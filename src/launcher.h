@@ -18,6 +18,9 @@
 #define OM_TASK_REFRESH 0x01	/* order_mgmt.refresh_reports() */
 #define OM_TASK_PURGE	0x02	/* order_mgmt.purge_events() */
 
+/* OmSlot.maint_failed of a maintenance worker that was turned away */
+#define OM_TASKS_NOT_RUN (-1)
+
 /*
  * One database served by workers.  The launcher claims a free slot for a
  * database (dboid) and starts its notify worker, which checks that the
@@ -38,7 +41,8 @@ typedef struct OmSlot
 	Latch	   *notify_latch;
 	pid_t		maint_pid;		/* the maintenance worker running, 0 if none */
 	int			maint_tasks;	/* OM_TASK_* the maintenance worker runs */
-	int			maint_failed;	/* OM_TASK_* that failed in its last run */
+	int			maint_failed;	/* OM_TASK_* that failed in its last run, or
+								 * OM_TASKS_NOT_RUN */
 } OmSlot;
 
 /* most databases a request list holds until the launcher reads it */

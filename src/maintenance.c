@@ -52,7 +52,14 @@ typedef struct MaintenanceTask
 	const char *rows;			/* what counts as its rows ($1: its result) */
 } MaintenanceTask;
 
+/* purge first: it is short, and a refresh waiting on a lock would hold it up */
 static const MaintenanceTask tasks[] = {
+	{
+		OM_TASK_PURGE, "purge_events", "order_mgmt.purge_events(interval)",
+		"SELECT order_mgmt.purge_events(pg_catalog.make_interval(secs => $1))::pg_catalog.text",
+		/* events deleted */
+		"SELECT $1::pg_catalog.int8"
+	},
 	{
 		OM_TASK_REFRESH, "refresh_reports", "order_mgmt.refresh_reports()",
 		"SELECT order_mgmt.refresh_reports()::pg_catalog.text",
@@ -64,12 +71,6 @@ static const MaintenanceTask tasks[] = {
 		" WHERE n.nspname OPERATOR(pg_catalog.=) 'order_mgmt'"
 		" AND c.relname OPERATOR(pg_catalog.=) ANY ('{sales_buckets,cancellation_buckets,customer_history}'::pg_catalog.name[])"
 		" AND $1 IS NOT NULL"
-	},
-	{
-		OM_TASK_PURGE, "purge_events", "order_mgmt.purge_events(interval)",
-		"SELECT order_mgmt.purge_events(pg_catalog.make_interval(secs => $1))::pg_catalog.text",
-		/* events deleted */
-		"SELECT $1::pg_catalog.int8"
 	}
 };
 

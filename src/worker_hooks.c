@@ -49,6 +49,7 @@ static Oid	probe_at_commit[4];
 static int	nprobe_at_commit = 0;
 static bool release_at_commit = false;
 static int	paused_slot = -1;
+static bool paused_for_drop = false;	/* by DROP DATABASE */
 
 /* Ask the launcher to probe dboid once the transaction commits. */
 static void
@@ -68,7 +69,7 @@ probe_when_committed(Oid dboid)
  * transaction ends: a command is about to need the database to itself.
  */
 static void
-pause_database(Oid dboid)
+pause_database(Oid dboid, bool dropping)
 {
 	pid_t		pids[2] = {0, 0};
 	int			i;
@@ -86,6 +87,7 @@ pause_database(Oid dboid)
 		pids[0] = slot->notify_pid;
 		pids[1] = slot->maint_pid;
 		paused_slot = i;
+		paused_for_drop = dropping;
 		break;
 	}
 	LWLockRelease(om_shared->lock);
@@ -94,9 +96,12 @@ pause_database(Oid dboid)
 			kill(pids[i], SIGTERM);
 }
 
-/* Let the launcher start the paused workers again. */
+/*
+ * Let the launcher start the paused workers again; or, when the database
+ * was dropped (committed), have it free the slot.
+ */
 static void
-resume_database(void)
+resume_database(bool committed)
 {
 	OmSlot	   *slot;
 
@@ -105,9 +110,14 @@ resume_database(void)
 	slot = &om_shared->slots[paused_slot];
 	LWLockAcquire(om_shared->lock, LW_EXCLUSIVE);
 	if (slot->paused_by == MyProcPid)
+	{
 		slot->paused_by = 0;
+		if (committed && paused_for_drop)
+			slot->release = true;
+	}
 	LWLockRelease(om_shared->lock);
 	paused_slot = -1;
+	paused_for_drop = false;
 }
 
 /* Release the slot of the current database: order_mgmt was dropped. */
@@ -169,7 +179,7 @@ worker_xact_callback(XactEvent event, void *arg)
 		default:
 			return;
 	}
-	resume_database();
+	resume_database(event == XACT_EVENT_COMMIT);
 	nprobe_at_commit = 0;
 	release_at_commit = false;
 	if (wake)
@@ -190,7 +200,7 @@ worker_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (access != OAT_DROP)
 		return;
 	if (classId == DatabaseRelationId)
-		pause_database(objectId);
+		pause_database(objectId, true);
 	else if (classId == ExtensionRelationId)
 	{
 		char	   *name = get_extension_name(objectId);
@@ -245,14 +255,16 @@ worker_process_utility(PlannedStmt *pstmt, const char *queryString,
 	{
 		Oid			template = template_of(((CreatedbStmt *) parsetree)->options);
 
-		pause_database(template);
+		pause_database(template, false);
 	}
 	else if (IsA(parsetree, RenameStmt) &&
 			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
-		pause_database(get_database_oid(((RenameStmt *) parsetree)->subname, true));
+		pause_database(get_database_oid(((RenameStmt *) parsetree)->subname, true),
+					   false);
 	else if (IsA(parsetree, AlterDatabaseStmt) &&
 			 sets_tablespace(((AlterDatabaseStmt *) parsetree)->options))
-		pause_database(get_database_oid(((AlterDatabaseStmt *) parsetree)->dbname, true));
+		pause_database(get_database_oid(((AlterDatabaseStmt *) parsetree)->dbname, true),
+					   false);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
