@@ -211,7 +211,7 @@ SELECT '{"cartId": "96000000-0000-4000-8000-000000000006", "customerId": "c96000
 SELECT coalesce(max(position), 0) AS outbox_before FROM order_mgmt.outbox \gset
 -- every event path runs: notifications at commit and logical decoding
 -- messages besides the outbox rows (set by the superuser for the session)
-SET order_mgmt.notifications = on;
+SET order_mgmt.notifications = in_process;
 SET order_mgmt.event_mode = outbox_and_message;
 
 ------------------------------------------------------------------------

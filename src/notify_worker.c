@@ -2,11 +2,11 @@
  *
  * notify_worker.c
  *	  The notification queues in shared memory, and the background workers
- *	  that send what they hold (order_mgmt.notifications = background).
+ *	  that send what they hold (order_mgmt.notifications = worker).
  *
  * A transaction that used NOTIFY holds an instance-wide lock from its
  * pre-commit until its commit is over, so notifying writers commit one at a
- * time.  In background mode a committing backend hands its notifications to
+ * time.  In worker mode a committing backend hands its notifications to
  * the queue of its database instead, and that database's worker sends them
  * with NOTIFY, many in each short transaction of its own.  Only the worker
  * takes the lock.

@@ -2,7 +2,7 @@
  *
  * notify_worker.h
  *	  The notification queues in shared memory and the workers that drain
- *	  them (order_mgmt.notifications = background).
+ *	  them (order_mgmt.notifications = worker).
  *
  *-------------------------------------------------------------------------
  */

@@ -306,7 +306,7 @@ $node->safe_psql('postgres',
 	'CREATE TABLE om_deferred (id int, CONSTRAINT om_u UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)'
 );
 my ($rc, $out, $err) = $node->psql('postgres',
-	"SET order_mgmt.notifications = background;\n"
+	"SET order_mgmt.notifications = worker;\n"
 	  . "BEGIN;\n"
 	  . 'SELECT order_mgmt.create_order(' . command(++$cart) . ");\n"
 	  . "INSERT INTO om_deferred VALUES (1), (1);\n"
