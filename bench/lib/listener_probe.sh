@@ -17,7 +17,9 @@
 #   probe_stop                         the probe exits (the caller's EXIT trap calls it too)
 #
 # The caller empties order_mgmt.outbox before each run: the probe takes every
-# event there as one of the run's.
+# event there as one of the run's.  The probe is a bash coprocess: call these
+# from the script's own shell (or a $(...) around probe_end), not from a
+# pipeline or a ( ) subshell, where its file descriptors are closed.
 
 PROBE_STARTED=""               # the probe's pid (bash's PROBE_PID may go with the coprocess)
 PROBE_LOG=""
