@@ -362,26 +362,30 @@ def defaults(runs, meta, out):
     out.append("### Wake-up delay and exactly once, per contender and client count\n")
     out.append("Wake-up: the probe writer's orders of every round. Events: every event committed "
                "during the runs (pgbench's and the probe's), all of them in the outbox; heard: "
-               "distinct event ids the listener received. Worker sent / in-process: the "
+               "distinct event ids the listener received; heard per read: notifications per read "
+               "of the listener's socket that brought any (how many arrived together). Worker "
+               "sent / in-process: the "
                "notification queue's counters over the runs (`notification_queue()`: sent by "
                "the worker; transactions that found the queue full and notified in-process).\n")
     out.append("| contender | clients | probe orders | announced | median ms | p90 ms | p99 ms | "
-               "max ms | events | heard | missing | unknown | duplicates | worker sent | in-process |")
+               "max ms | events | heard | missing | unknown | duplicates | heard per read | worker sent | "
+               "in-process |")
     out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-               "| ---: | ---: | ---: |")
+               "| ---: | ---: | ---: | ---: |")
     for c in cols:
         for n in clients_list:
             mine = [p for p in probes if p["contender"] == c and p["clients"] == n]
             if not mine:
                 continue
             ds = delay_stats(mine)
-            tot = {k: sum(p["probe"][k] for p in mine)
-                   for k in ("expected", "received", "missing", "unknown", "duplicates")}
+            tot = {k: sum(p["probe"].get(k, 0) for p in mine)
+                   for k in ("expected", "received", "missing", "unknown", "duplicates", "wakeups")}
+            per_read = tot["received"] / tot["wakeups"] if tot["wakeups"] else None
             out.append(
                 f"| {defaults_label(c)} | {n} | {ds['orders']} | {ds['n']} | {fmt(ds['p50'], '.2f')} | "
                 f"{fmt(ds['p90'], '.2f')} | {fmt(ds['p99'], '.2f')} | {fmt(ds['max'], '.2f')} | "
                 f"{tot['expected']} | {tot['received']} | {tot['missing']} | {tot['unknown']} | "
-                f"{tot['duplicates']} | {sum(p['worker_sent'] for p in mine)} | "
+                f"{tot['duplicates']} | {fmt(per_read, '.1f')} | {sum(p['worker_sent'] for p in mine)} | "
                 f"{sum(p['overflows'] for p in mine)} |")
     out.append("")
     maint = ", ".join(f"{t}: {r} run(s), {f} failed" for t, r, f in meta["maintenance"]) or "none"

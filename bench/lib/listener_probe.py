@@ -32,7 +32,9 @@ the two processes; negative when the notification came before the writer saw
 its COMMIT return), expected (events in the outbox), received (distinct event
 ids heard), missing (outbox events never heard), unknown (heard ids that are
 not in the outbox), duplicates (notifications of an event already heard),
-channels (notifications per channel), waited_s (how long "end" waited).
+channels (notifications per channel), wakeups (reads of the socket that
+brought at least one notification: received / wakeups is how many arrived
+together), waited_s (how long "end" waited).
 
 The writer runs in a process of its own so that the listener's work never
 holds up its timestamps (and the other way round).  Needs psycopg 3
@@ -90,15 +92,20 @@ class Probe:
         self.arrived = {}         # order id -> first arrival time
         self.duplicates = 0
         self.channels = {}
+        self.wakeups = 0          # reads of the socket that brought notifications
 
     def consume(self):
         """Read what the socket holds; every notification gets the time select() returned."""
         now = time.monotonic()
         self.pg.consume_input()
+        got = False
         while True:
             n = self.pg.notifies()
             if n is None:
                 break
+            if not got:
+                got = True
+                self.wakeups += 1
             channel = n.relname.decode()
             self.channels[channel] = self.channels.get(channel, 0) + 1
             payload = json.loads(n.extra)
@@ -154,7 +161,8 @@ class Probe:
                 "delays_ms": [round(d, 4) for d in delays], "expected": len(outbox),
                 "received": len(self.heard), "missing": len(outbox - self.heard),
                 "unknown": len(self.heard - outbox), "duplicates": self.duplicates,
-                "channels": self.channels, "waited_s": round(waited, 3)}
+                "channels": self.channels, "wakeups": self.wakeups,
+                "waited_s": round(waited, 3)}
 
 
 def serve(dsn, channels):
