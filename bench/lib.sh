@@ -10,7 +10,10 @@
 #                               RAW=$BENCH_OUT/NAME, QUICK (0|1), the EXIT trap
 #   bench_start [LINE...]       a throwaway server (scripts/lib/cluster.sh) with
 #                               bench/bench.conf plus LINEs, database "bench",
-#                               CREATE EXTENSION order_mgmt, schema "bench"
+#                               CREATE EXTENSION order_mgmt, schema "bench";
+#                               with BENCH_CONF_OMIT set (an extended regular
+#                               expression), the lines of bench.conf that match
+#                               it are left out (the section's fragment says so)
 #   bench_sql [psql args]       SQL on stdin, database bench, unaligned tuples
 #   bench_reset_tables SCHEMA.. TRUNCATE the order tables of each schema (the
 #                               guard triggers of order_mgmt bypassed)
@@ -22,7 +25,8 @@
 #   say / die                   progress on stdout, errors on stderr
 #
 # Every server is stopped and its directory removed on exit, even on error or
-# Ctrl-C (cluster_destroy in the EXIT trap).
+# Ctrl-C (cluster_destroy in the EXIT trap), after the listener probe of
+# bench/lib/listener_probe.sh if the section started one.
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=../scripts/lib/cluster.sh
@@ -48,6 +52,7 @@ bench_cleanup() {
 	set +e
 	trap "" HUP INT TERM PIPE
 	trap - EXIT
+	! declare -F probe_stop >/dev/null || probe_stop
 	if [ -n "$CLUSTER_WORK" ]; then
 		# on a failure (not a signal), the end of the server log
 		if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ -f "$CLUSTER_WORK/server.log" ]; then
@@ -97,8 +102,13 @@ bench_init() {
 # bench_start [LINE...]: the section's server, database bench, the extension
 bench_start() {
 	cluster_create "bench-$BENCH_SECTION"
-	cluster_conf "" "# bench/bench.conf"
-	cat "$bench_root/bench/bench.conf" >>"$CLUSTER_DATA/postgresql.conf"
+	if [ -n "${BENCH_CONF_OMIT:-}" ]; then
+		cluster_conf "" "# bench/bench.conf without the lines matching /$BENCH_CONF_OMIT/"
+		grep -Ev -- "$BENCH_CONF_OMIT" "$bench_root/bench/bench.conf" >>"$CLUSTER_DATA/postgresql.conf" || true
+	else
+		cluster_conf "" "# bench/bench.conf"
+		cat "$bench_root/bench/bench.conf" >>"$CLUSTER_DATA/postgresql.conf"
+	fi
 	if [ $# -gt 0 ]; then
 		cluster_conf "# settings of the $BENCH_SECTION section" "$@"
 	fi

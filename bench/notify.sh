@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/notify.sh: order throughput with order_mgmt.notifications = off, on and
-# background (issue 4, item 6): a short run of bench/notify_modes.sh.
+# bench/notify.sh: order throughput with order_mgmt.notifications = off,
+# in_process and worker (issue 4, item 6): a short run of bench/notify_modes.sh.
 #
 #   sudo bench/notify.sh              # standard: 2 rounds x 3 modes x 10 s, no listener
 #   sudo bench/notify.sh --scale      # (or BENCH_SCALE=1) notify_modes.sh's full run: 3 rounds x 15 s,
@@ -8,8 +8,8 @@
 #   sudo BENCH_QUICK=1 bench/notify.sh
 #
 # bench/notify_modes.sh (see its header) starts its own throwaway server
-# (scripts/lib/cluster.sh, shared_preload_libraries = 'order_mgmt',
-# order_mgmt.worker_databases = 'bench'), runs pgbench with 16 clients, one
+# (scripts/lib/cluster.sh, shared_preload_libraries = 'order_mgmt', which
+# gives database bench its notify worker), runs pgbench with 16 clients, one
 # create_order of a 3-line cart per transaction, the three modes interleaved
 # in a rotating order in each round, tables emptied before each run, and
 # reports orders/s and the ratios to "off" within each round.  This script
@@ -46,7 +46,7 @@ elapsed=$(($(date +%s) - started))
 
 # the report, one heading level down, under the section's own heading
 {
-	echo "## Notifications off, on and in the background: order throughput"
+	echo "## Notifications off, in_process and worker: order throughput"
 	echo
 	echo "Written by \`bench/notify.sh\` ($elapsed s): a short run of \`bench/notify_modes.sh\` ($rounds round(s) of"
 	echo "$duration s per mode, setups: $setups; \`--scale\` runs its full length with the listener setup too)."

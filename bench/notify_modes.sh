@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The "NOTIFY off the write path" benchmark of order_mgmt: order throughput
-# with order_mgmt.notifications = off, on and background, and how long a
+# with order_mgmt.notifications = off, in_process and worker, and how long a
 # listener waits for a notification after the writer's COMMIT returned.
 #
 #   sudo bench/notify_modes.sh                   # 3 rounds of 15 s per mode and setup
@@ -11,32 +11,35 @@
 # or the one of another installation with PG_CONFIG=.../pg_config (or
 # BINDIR=.../bin).  It needs pgbench
 # and python3 with psycopg 3 (installed from Debian's python3-psycopg if
-# missing).
+# missing) for the listener probe, bench/lib/listener_probe.py.
 #
 # As root, it starts a throwaway server (scripts/lib/cluster.sh) as the
 # "postgres" account (temporary directory, free port, unix socket only) with
 # the settings of test/test.conf,
-# shared_buffers = 256MB, shared_preload_libraries = 'order_mgmt' and
-# order_mgmt.worker_databases = 'bench', creates database bench and the
-# extension, and runs pgbench with CLIENTS (16) clients and 2 threads: one
+# shared_buffers = 256MB and shared_preload_libraries = 'order_mgmt' (the
+# launcher gives database bench its notify worker), creates database bench
+# and the extension, and runs pgbench with CLIENTS (16) clients and 2 threads: one
 # script run is one create_order of a 3-line cart, the command built in SQL
 # with gen_random_uuid() ids, in a transaction of its own.  The mode comes
 # from PGOPTIONS (-c order_mgmt.notifications=MODE).
 #
 # Two setups (SETUPS, default both), ROUNDS rounds each, every round runs the three modes for
-# DURATION seconds each, in a rotating order (off on background, then
-# on background off, ...), on freshly emptied tables (TRUNCATE with the
+# DURATION seconds each, in a rotating order (off in_process worker, then
+# in_process worker off, ...), on freshly emptied tables (TRUNCATE with the
 # guard triggers bypassed, then CHECKPOINT):
 #
 #   "no listener"    pgbench alone;
-#   "listener"       plus a probe (python3, psycopg): one connection LISTENs
+#   "listener"       plus the listener probe (bench/lib/listener_probe.py,
+#                    connected for the whole setup): one connection LISTENs
 #                    on order_created and records when each notification
-#                    arrives (monotonic clock); another writes one order every
-#                    50 ms in the same mode and records when its COMMIT
-#                    returned.  Wake-up delay = arrival - commit return, per
-#                    probe order.  After pgbench it counts the run's events
-#                    in the outbox, waits (at most 60 s) until each has been
-#                    announced, and counts duplicates (exactly once).
+#                    arrives (monotonic clock); in each run a writer process
+#                    creates one order every 50 ms in the run's mode and
+#                    records when its COMMIT returned.  Wake-up delay =
+#                    arrival - commit return, per probe order.  After pgbench
+#                    the probe reads the ids of the run's events in the
+#                    outbox, waits (at most 60 s) until each has been
+#                    announced, and counts the missing ones and duplicates
+#                    (exactly once).
 #
 # Writes bench/notify_modes.md (or $REPORT) and keeps the raw results and the
 # server log in $RESULTS_DIR (default: a new /tmp/order_mgmt-notify.XXXXXX).
@@ -58,6 +61,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [ -n "${BINDIR:-}" ] && export PG_CONFIG=$BINDIR/pg_config
 # shellcheck source=scripts/lib/cluster.sh
 source "$root/scripts/lib/cluster.sh"
+# shellcheck source=bench/lib/listener_probe.sh
+source "$root/bench/lib/listener_probe.sh"
 bindir=$CLUSTER_BINDIR
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-15}
@@ -66,7 +71,7 @@ SETUPS=${SETUPS:-nolistener listener}
 REPORT=${REPORT:-$root/bench/notify_modes.md}
 THREADS=2
 python=/usr/bin/python3         # Debian's, where python3-psycopg installs
-MODES=(off on background)
+MODES=(off in_process worker)
 
 die() { printf 'notify_modes: %s\n' "$*" >&2; exit 1; }
 say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -86,10 +91,8 @@ pkglibdir=$("$bindir/pg_config" --pkglibdir)
 for tool in pgbench psql pg_ctl initdb; do
 	[ -x "$bindir/$tool" ] || die "$bindir/$tool is missing"
 done
-if ! "$python" -c 'import psycopg' 2>/dev/null; then
-	say "installing python3-psycopg"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-psycopg >/dev/null ||
-		die "could not install python3-psycopg"
+if [[ " $SETUPS " == *" listener "* ]]; then
+	probe_need_psycopg "$python" || die "the listener probe needs psycopg"
 fi
 
 # (as_pg, the prefix that runs a command as the postgres account, comes
@@ -101,6 +104,7 @@ cleanup() {
 	set +e
 	trap "" HUP INT TERM PIPE
 	trap - EXIT
+	probe_stop
 	for p in "${bg_pids[@]}"; do
 		kill "$p" 2>/dev/null
 	done
@@ -141,8 +145,7 @@ work=$CLUSTER_WORK
 data=$CLUSTER_DATA
 cd "$work"                      # a cwd the postgres account can read
 bench_conf="shared_buffers = 256MB
-shared_preload_libraries = 'order_mgmt'
-order_mgmt.worker_databases = 'bench'"
+shared_preload_libraries = 'order_mgmt'"
 {
 	echo "# test/test.conf"
 	cat "$root/test/test.conf"
@@ -179,83 +182,7 @@ SELECT order_mgmt.create_order(jsonb_build_object(
     'total', 1800, 'currency', 'EUR'));
 EOF
 
-# ---------------------------------------------------------------------------
-# The probe: a listener that timestamps each notification, and a writer that
-# timestamps the return of each COMMIT (autocommit) of its own orders.
-cat >"$work/probe.py" <<'EOF'
-import json, os, select, sys, threading, time, uuid
-import psycopg
-
-dsn, mode, duration, ctl = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-INTERVAL = 0.05
-
-listener = psycopg.connect(dsn, autocommit=True)
-listener.execute("LISTEN order_created")
-committed = {}          # probe order id -> monotonic time its COMMIT returned
-arrived = {}            # probe order id -> monotonic time its notification arrived
-events = set()
-duplicates = 0
-writer_done = threading.Event()
-
-def write():
-    conn = psycopg.connect(dsn, autocommit=True,
-                           options="-c order_mgmt.notifications=" + mode)
-    end = time.monotonic() + duration
-    n = 0
-    while time.monotonic() < end:
-        cmd = {"cartId": str(uuid.uuid4()), "customerId": str(uuid.uuid4()),
-               "items": [{"productId": str(uuid.uuid4()), "quantity": 1, "unitPrice": 500}],
-               "total": 500, "currency": "EUR"}
-        order_id = conn.execute("SELECT order_mgmt.create_order(%s::jsonb)",
-                                (json.dumps(cmd),)).fetchone()[0]
-        committed[str(order_id)] = time.monotonic()
-        n += 1
-        time.sleep(max(0.0, INTERVAL - (time.monotonic() % INTERVAL)))
-    conn.close()
-    writer_done.set()
-
-open(os.path.join(ctl, "ready"), "w").close()
-threading.Thread(target=write, daemon=True).start()
-
-pg = listener.pgconn
-fd = pg.socket
-expected = None
-deadline = None
-while True:
-    ready, _, _ = select.select([fd], [], [], 0.05)
-    now = time.monotonic()
-    if ready:
-        pg.consume_input()
-        while True:
-            n = pg.notifies()
-            if n is None:
-                break
-            # payload: {"eventId":"<36>","orderId":"<36>",...
-            extra = n.extra
-            event_id = extra[12:48]
-            if event_id in events:
-                duplicates += 1
-            else:
-                events.add(event_id)
-            arrived.setdefault(extra[61:97].decode(), now)
-    if expected is None and writer_done.is_set() and os.path.exists(os.path.join(ctl, "pgbench_done")):
-        # every event of the run (the tables were emptied before it)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            expected = conn.execute("SELECT count(*) FROM order_mgmt.outbox").fetchone()[0]
-        deadline = time.monotonic() + 60
-    if expected is not None:
-        if mode == "off" or len(events) >= expected or now > deadline:
-            if mode == "off":
-                # nothing is expected: give stray notifications a moment
-                time.sleep(0.5)
-            break
-
-delays = [(arrived[o] - t) * 1000.0 for o, t in committed.items() if o in arrived]
-print(json.dumps({"probe_orders": len(committed), "probe_announced": len(delays),
-                  "delays_ms": delays, "received": len(events),
-                  "duplicates": duplicates, "expected": expected}))
-EOF
-chown postgres: "$work/order.pgbench" "$work/probe.py"
+chown postgres: "$work/order.pgbench"
 
 outbox_count() { q bench <<<'SELECT count(*) FROM order_mgmt.outbox'; }
 
@@ -270,34 +197,25 @@ EOF
 
 # run SETUP ROUND MODE: one pgbench run, with the probe when SETUP = listener
 run() {
-	local setup=$1 round=$2 mode=$3 ctl probe_pid="" before after tps probe_json="null"
+	local setup=$1 round=$2 mode=$3 out before after tps probe_json="null"
 	# (the tables are empty: every outbox row is an event of this run)
 	reset_tables
-	ctl=$(mktemp -d "$work/probe.XXXXXX")
-	chown postgres: "$ctl"
+	out=$(mktemp "$work/pgbench.XXXXXX")
+	chown postgres: "$out"
 	before=$(outbox_count)
 	if [ "$setup" = listener ]; then
-		"${as_pg[@]}" "$python" "$work/probe.py" "host=$work port=$port user=postgres dbname=bench" \
-			"$mode" "$DURATION" "$ctl" >"$ctl/probe.json" 2>"$ctl/probe.err" &
-		probe_pid=$!
-		bg_pids+=("$probe_pid")
-		for _ in $(seq 1 200); do
-			[ -f "$ctl/ready" ] && break
-			sleep 0.05
-		done
-		[ -f "$ctl/ready" ] || die "the probe did not start: $(cat "$ctl/probe.err")"
+		probe_begin "-c order_mgmt.notifications=$mode" || die "the listener probe failed"
 	fi
 	"${as_pg[@]}" env PGOPTIONS="-c order_mgmt.notifications=$mode" \
 		"$bindir/pgbench" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
 		-h "$work" -p "$port" -U postgres -f "$work/order.pgbench" bench \
-		>"$ctl/pgbench.out" 2>&1 || { cat "$ctl/pgbench.out" >&2; die "pgbench failed"; }
-	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$ctl/pgbench.out")
-	[ -n "$tps" ] || { cat "$ctl/pgbench.out" >&2; die "no tps in pgbench's output"; }
-	if [ -n "$probe_pid" ]; then
-		# the probe now counts the run's events and waits for their notifications
-		touch "$ctl/pgbench_done"
-		wait "$probe_pid" || die "the probe failed: $(cat "$ctl/probe.err")"
-		probe_json=$(cat "$ctl/probe.json")
+		>"$out" 2>&1 || { cat "$out" >&2; die "pgbench failed"; }
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
+	[ -n "$tps" ] || { cat "$out" >&2; die "no tps in pgbench's output"; }
+	if [ "$setup" = listener ]; then
+		# the probe now reads the run's events and waits for their notifications
+		probe_json=$(probe_end "$([ "$mode" = off ] && echo 0 || echo 1)") ||
+			die "the listener probe failed"
 	fi
 	after=$(outbox_count)
 	printf '{"setup":"%s","round":%d,"mode":"%s","tps":%s,"events":%d,"probe":%s}\n' \
@@ -307,24 +225,31 @@ run() {
 
 say "$ROUNDS rounds x ${#MODES[@]} modes x $DURATION s, $CLIENTS clients, setups: $SETUPS"
 for setup in $SETUPS; do
+	if [ "$setup" = listener ]; then
+		probe_start "$python" "host=$work port=$port user=postgres dbname=bench" \
+			"$RESULTS_DIR/probe.log" order_created || die "the listener probe did not start"
+	fi
 	for round in $(seq 1 "$ROUNDS"); do
 		for i in 0 1 2; do
 			run "$setup" "$round" "${MODES[$(((i + round - 1) % 3))]}"
 		done
 	done
+	probe_stop
 done
 
 # ---------------------------------------------------------------------------
 # The report
 machine_cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 machine_mem=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
+queue_size=$(q bench <<<'SHOW order_mgmt.notify_queue_size')
+batch_delay=$(q bench <<<'SHOW order_mgmt.notify_batch_delay')
 "$python" - "$results" "$REPORT" "$(nproc)" "$machine_cpu" "$machine_mem" "$pg_version" \
-	"$ROUNDS" "$DURATION" "$CLIENTS" "$THREADS" "$bench_conf" <<'EOF'
+	"$ROUNDS" "$DURATION" "$CLIENTS" "$THREADS" "$bench_conf" "$queue_size" "$batch_delay" <<'EOF'
 import json, statistics, sys
 (results, report, nproc, cpu, mem, version, rounds, duration, clients, threads,
- conf) = sys.argv[1:]
+ conf, queue_size, batch_delay) = sys.argv[1:]
 runs = [json.loads(line) for line in open(results)]
-modes = ["off", "on", "background"]
+modes = ["off", "in_process", "worker"]
 setups = [(k, t) for k, t in [("nolistener", "no listener"), ("listener", "listener + probe")]
           if any(x["setup"] == k for x in runs)]
 
@@ -349,12 +274,13 @@ out.append("- settings: `test/test.conf` (wal_level = logical, ...), fsync and s
            "at their defaults (on), and:")
 out.append("```\n" + conf + "\n```")
 out.append("- order_mgmt.notify_queue_size and order_mgmt.notify_batch_delay at their defaults "
-           "(8192 entries, 2 ms); the notify worker commits its own transactions with "
-           "synchronous_commit = off.\n")
+           f"({queue_size} entries, {batch_delay}); the notify worker commits its own "
+           "transactions with synchronous_commit = off. The mode of each run is set with "
+           "PGOPTIONS (`-c order_mgmt.notifications=MODE`) for pgbench and the probe's writer.\n")
 out.append("## Throughput (orders/s, pgbench tps without connection time)\n")
 for key, title in setups:
     out.append(f"### {title}\n")
-    out.append("| round | off | on | background | on/off | background/off |")
+    out.append("| round | off | in_process | worker | in_process/off | worker/off |")
     out.append("| --- | ---: | ---: | ---: | ---: | ---: |")
     per_mode = {m: [] for m in modes}
     for r in range(1, int(rounds) + 1):
@@ -364,13 +290,13 @@ for key, title in setups:
             if row[m] is not None:
                 per_mode[m].append(row[m])
         if None not in row.values():
-            out.append(f"| {r} | {row['off']:.0f} | {row['on']:.0f} | {row['background']:.0f} | "
-                       f"{row['on'] / row['off']:.2f} | {row['background'] / row['off']:.2f} |")
+            out.append(f"| {r} | {row['off']:.0f} | {row['in_process']:.0f} | {row['worker']:.0f} | "
+                       f"{row['in_process'] / row['off']:.2f} | {row['worker'] / row['off']:.2f} |")
     mean = {m: statistics.mean(v) for m, v in per_mode.items() if v}
     if len(mean) == 3:
-        out.append(f"| **mean** | **{mean['off']:.0f}** | **{mean['on']:.0f}** | "
-                   f"**{mean['background']:.0f}** | **{mean['on'] / mean['off']:.2f}** | "
-                   f"**{mean['background'] / mean['off']:.2f}** |")
+        out.append(f"| **mean** | **{mean['off']:.0f}** | **{mean['in_process']:.0f}** | "
+                   f"**{mean['worker']:.0f}** | **{mean['in_process'] / mean['off']:.2f}** | "
+                   f"**{mean['worker'] / mean['off']:.2f}** |")
     out.append("")
 has_listener = any(x["setup"] == "listener" for x in runs)
 if has_listener:
@@ -378,10 +304,11 @@ if has_listener:
     out.append("Time from the probe writer's COMMIT returning to the listener receiving that order's "
                "notification, over all probe orders of all rounds (one every 50 ms, while pgbench "
                "runs). Negative values: the notification arrived before the writer saw its COMMIT "
-               "return. Exactly once: every event written during the run was announced, once.\n")
+               "return. Exactly once: every event written during the run was announced (none "
+               "missing), once (no duplicates); in `off` mode none is announced.\n")
     out.append("| mode | probe orders | announced | median ms | p90 ms | p99 ms | max ms | "
-               "events written | announced (distinct) | duplicates |")
-    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+               "events written | announced (distinct) | missing | duplicates |")
+    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for m in modes:
         rs = [x for x in runs if x["setup"] == "listener" and x["mode"] == m and x["probe"]]
         if not rs:
@@ -392,17 +319,21 @@ if has_listener:
         written = sum(x["events"] for x in rs)
         received = sum(x["probe"]["received"] for x in rs)
         dups = sum(x["probe"]["duplicates"] for x in rs)
+        missing = sum(x["probe"]["missing"] for x in rs)
         if delays:
             out.append(f"| {m} | {orders} | {announced} | {pct(delays, 50):.2f} | {pct(delays, 90):.2f} | "
-                       f"{pct(delays, 99):.2f} | {max(delays):.2f} | {written} | {received} | {dups} |")
+                       f"{pct(delays, 99):.2f} | {max(delays):.2f} | {written} | {received} | "
+                       f"{missing} | {dups} |")
         else:
-            out.append(f"| {m} | {orders} | 0 | - | - | - | - | {written} | {received} | {dups} |")
+            out.append(f"| {m} | {orders} | 0 | - | - | - | - | {written} | {received} | "
+                       f"{missing} | {dups} |")
     out.append("")
 out.append("## Reading the numbers\n")
 out.append("- Compare modes within a round: the rounds run minutes apart on a machine whose speed "
            "drifts, and each ratio is taken inside one round.")
-out.append("- *no listener* isolates the write path: `on` pays the instance-wide NOTIFY lock at "
-           "every commit, `background` hands its notifications to the worker's queue.")
+out.append("- *no listener* isolates the write path: `in_process` pays the instance-wide NOTIFY "
+           "lock at every commit, `worker` (the default) hands its notifications to the "
+           "worker's queue.")
 out.append("- *listener + probe* adds what a real deployment has: a LISTEN session receiving every "
            "notification (the python probe and its server backend, on the same cores). In `off` "
            "mode it receives nothing, so that ratio also carries the cost of delivering the "

@@ -5,7 +5,9 @@
                                      "n": .., "p50_ms": .., "p99_ms": ..
   report.py SECTION RUNS.jsonl OUT.md META.json
                                      the fragment of section create_order,
-                                     get_order or lifecycle from its runs
+                                     get_order, lifecycle or defaults from its
+                                     runs (defaults: its probe results too, in
+                                     the file META.json names)
 
 Every run is one line of RUNS.jsonl: its tags (contender, clients, round,
 ...), pgbench's tps (without connection time) and the latency percentiles
@@ -233,7 +235,167 @@ def lifecycle(runs, meta, out):
     out.append("")
 
 
-SECTIONS = {"create_order": create_order, "get_order": get_order, "lifecycle": lifecycle}
+# ---------------------------------------------------------------------------
+DEFAULTS_LABELS = {
+    "create_order": "`create_order`, defaults",
+    "bare": "one-statement CTE",
+    "off": "`create_order`, notifications = off",
+    "in_process": "`create_order`, notifications = in_process",
+}
+
+
+def defaults_label(name):
+    if name.startswith("delay"):
+        return f"`create_order`, notify_batch_delay = {name[5:]} ms"
+    return DEFAULTS_LABELS.get(name, name)
+
+
+def delay_stats(probes):
+    d = sorted(x for p in probes for x in p["probe"]["delays_ms"])
+    return {"n": len(d), "orders": sum(p["probe"]["probe_orders"] for p in probes),
+            "p50": percentile(d, 50) if d else None, "p90": percentile(d, 90) if d else None,
+            "p99": percentile(d, 99) if d else None, "max": d[-1] if d else None}
+
+
+def defaults(runs, meta, out):
+    with open(meta["probe_file"]) as f:
+        probes = [json.loads(line) for line in f if line.strip()]
+    contenders = []
+    for r in runs:
+        if r["contender"] not in contenders:
+            contenders.append(r["contender"])
+    contenders.sort(key=lambda c: (c != "create_order", c != "bare", c))
+    variants = [c for c in contenders if c not in ("create_order", "bare")]
+    clients_list = sorted({r["clients"] for r in runs})
+    rounds = sorted({r["round"] for r in runs})
+
+    def tps(c, n, rnd):
+        return next((r["tps"] for r in runs if r["contender"] == c and r["clients"] == n
+                     and r["round"] == rnd), None)
+
+    def round_ratios(c, n):
+        rs = []
+        for rnd in rounds:
+            a, b = tps(c, n, rnd), tps("bare", n, rnd)
+            if a is not None and b:
+                rs.append(a / b)
+        return rs
+
+    def mean(v):
+        return statistics.mean(v) if v else None
+
+    out.append("## defaults: create_order with only the preload set, a listener connected\n")
+    out.append(
+        "The server runs with nothing of order_mgmt's set but `shared_preload_libraries = "
+        "'order_mgmt'`: `bench/bench.conf` **without its order_mgmt lines** ("
+        + ", ".join(f"`{l.strip()}`" for l in meta["omitted"]) +
+        " left out), plus `shared_preload_libraries = 'order_mgmt'` and "
+        "`synchronous_commit = on` (every commit waits for its WAL flush). Before timing, "
+        "the section checked that `pg_settings` shows no order_mgmt setting from anywhere "
+        "but its default, and that the launcher started the notify worker of database "
+        "`bench`. The order_mgmt settings in force:\n")
+    out.append("```\n" + "\n".join(meta["settings"]) + "\n```\n")
+    out.append(
+        "A listener (`bench/lib/listener_probe.py`, psycopg) stays connected for the whole "
+        "section, LISTENing on `order_created`, `order_completed` and `order_cancelled`. In "
+        "every run its writer process also creates one order every 50 ms and notes when "
+        "each COMMIT returned; the **wake-up delay** is the time from there to the "
+        "listener receiving that order's notification. After each run the probe reads the "
+        "ids of every event in `order_mgmt.outbox` (emptied before the run) and waits until "
+        "each was heard: **exactly once** means none missing, none unknown, no duplicate.\n")
+    out.append(
+        "Contenders: `order_mgmt.create_order` of a 3-line cart (`bench/pgbench/"
+        "create_order.sql`) and the one-statement CTE writing the same rows into "
+        "trigger-free copies of the tables, validating nothing and notifying nobody "
+        "(`bench/pgbench/create_order_bare.sql`), both fed by `bench.cart(3)`"
+        + (", and, looking into the numbers (`DEFAULTS_VARIANTS`), create_order with one "
+           "setting changed: " + ", ".join(defaults_label(v) for v in variants)
+           if variants else "") +
+        f". {meta['rounds']} round(s) of {meta['duration']} per contender and client count, "
+        "contenders interleaved (the first rotates with the round), tables emptied "
+        "(TRUNCATE) before every run, pgbench `-M prepared`, 2 threads. A ratio is "
+        "create_order's tps over the CTE's in the same round; the mean is the mean of the "
+        "per-round ratios. The probe's writer (20 orders/s) runs in every run, the CTE's "
+        "too.\n")
+    out.append("### Summary\n")
+    out.append("Goal (issue 10): create_order at least 1.0x the CTE at 4 and 16 clients, and the "
+               "listener's median wake-up under 10 ms.\n")
+    out.append("| clients | create_order tps | CTE tps | create_order / CTE (mean) | wake-up "
+               "median ms | wake-up p99 ms | exactly once | goal |")
+    out.append("| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    for n in clients_list:
+        rr = mean(round_ratios("create_order", n))
+        mine = [p for p in probes if p["contender"] == "create_order" and p["clients"] == n]
+        ds = delay_stats(mine)
+        once = all(p["probe"]["missing"] == 0 and p["probe"]["unknown"] == 0
+                   and p["probe"]["duplicates"] == 0 for p in mine)
+        goal = "met" if (rr is not None and rr >= 1.0 and ds["p50"] is not None
+                         and ds["p50"] < 10 and once) else "**not met**"
+        out.append(
+            f"| {n} | {fmt(mean([tps('create_order', n, r) for r in rounds if tps('create_order', n, r)]), '.0f')} "
+            f"| {fmt(mean([tps('bare', n, r) for r in rounds if tps('bare', n, r)]), '.0f')} "
+            f"| {fmt(rr, '.2f')}x | {fmt(ds['p50'], '.2f')} | {fmt(ds['p99'], '.2f')} | "
+            f"{'yes' if once else '**no**'} | {goal} |")
+    out.append("")
+    out.append("### Per round (tps; load = 1-minute load average when the run started)\n")
+    cols = ["create_order", "bare"] + variants
+    out.append("| clients | round | " + " | ".join(defaults_label(c) for c in cols) +
+               " | " + " | ".join(f"{defaults_label(c)} / CTE" for c in cols if c != "bare") +
+               " | load |")
+    out.append("| ---: | ---: | " + " | ".join("---:" for _ in cols) + " | " +
+               " | ".join("---:" for c in cols if c != "bare") + " | ---: |")
+    for n in clients_list:
+        for rnd in rounds:
+            vals = [tps(c, n, rnd) for c in cols]
+            b = tps("bare", n, rnd)
+            ratios = [fmt(tps(c, n, rnd) / b if b and tps(c, n, rnd) else None, ".2f") + "x"
+                      for c in cols if c != "bare"]
+            loads = [r["load1"] for r in runs if r["clients"] == n and r["round"] == rnd]
+            out.append(f"| {n} | {rnd} | " + " | ".join(fmt(v, ".0f") for v in vals) + " | " +
+                       " | ".join(ratios) + f" | {fmt(mean(loads), '.2f')} |")
+        out.append(f"| {n} | **mean** | " +
+                   " | ".join(fmt(mean([tps(c, n, r) for r in rounds if tps(c, n, r)]), ".0f")
+                              for c in cols) + " | " +
+                   " | ".join("**" + fmt(mean(round_ratios(c, n)), ".2f") + "x**"
+                              for c in cols if c != "bare") + " | |")
+    out.append("")
+    out.append("### Wake-up delay and exactly once, per contender and client count\n")
+    out.append("Wake-up: the probe writer's orders of every round. Events: every event committed "
+               "during the runs (pgbench's and the probe's), all of them in the outbox; heard: "
+               "distinct event ids the listener received; heard per read: notifications per read "
+               "of the listener's socket that brought any (how many arrived together). Worker "
+               "sent / in-process: the "
+               "notification queue's counters over the runs (`notification_queue()`: sent by "
+               "the worker; transactions that found the queue full and notified in-process).\n")
+    out.append("| contender | clients | probe orders | announced | median ms | p90 ms | p99 ms | "
+               "max ms | events | heard | missing | unknown | duplicates | heard per read | worker sent | "
+               "in-process |")
+    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+               "| ---: | ---: | ---: | ---: |")
+    for c in cols:
+        for n in clients_list:
+            mine = [p for p in probes if p["contender"] == c and p["clients"] == n]
+            if not mine:
+                continue
+            ds = delay_stats(mine)
+            tot = {k: sum(p["probe"].get(k, 0) for p in mine)
+                   for k in ("expected", "received", "missing", "unknown", "duplicates", "wakeups")}
+            per_read = tot["received"] / tot["wakeups"] if tot["wakeups"] else None
+            out.append(
+                f"| {defaults_label(c)} | {n} | {ds['orders']} | {ds['n']} | {fmt(ds['p50'], '.2f')} | "
+                f"{fmt(ds['p90'], '.2f')} | {fmt(ds['p99'], '.2f')} | {fmt(ds['max'], '.2f')} | "
+                f"{tot['expected']} | {tot['received']} | {tot['missing']} | {tot['unknown']} | "
+                f"{tot['duplicates']} | {fmt(per_read, '.1f')} | {sum(p['worker_sent'] for p in mine)} | "
+                f"{sum(p['overflows'] for p in mine)} |")
+    out.append("")
+    maint = ", ".join(f"{t}: {r} run(s), {f} failed" for t, r, f in meta["maintenance"]) or "none"
+    out.append(f"Maintenance worker runs during the section (defaults: every 60 s): {maint}. "
+               f"Load average (1, 5, 15 min) at the first run: {meta['load_start']}; after the "
+               f"last: {meta['load_end']}. Timed part: {meta['seconds']} s.\n")
+
+
+SECTIONS = {"create_order": create_order, "get_order": get_order, "lifecycle": lifecycle,
+            "defaults": defaults}
 
 
 def main():

@@ -78,7 +78,7 @@
 /* settings, see order_mgmt.c */
 char	   *om_worker_databases = NULL;
 int			om_notify_queue_size = 4096;
-int			om_notify_batch_delay = 2;
+int			om_notify_batch_delay = 5;
 
 /* where an entry of the ring is in its transaction's life */
 typedef enum EntryState

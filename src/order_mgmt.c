@@ -184,7 +184,7 @@ _PG_init(void)
 								"How long a notify worker lets notifications gather after a commit woke it.",
 								"Longer: fewer, larger transactions of the worker's, later notifications.",
 								&om_notify_batch_delay,
-								2,
+								5,
 								0, 1000,
 								PGC_SIGHUP,
 								GUC_UNIT_MS,
