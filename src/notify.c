@@ -37,8 +37,6 @@
 #include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
-#include "tcop/utility.h"
 #include "utils/memutils.h"
 
 #include "launcher.h"
@@ -64,8 +62,6 @@ static uint64 queued_first = 0;
 
 /* the transaction whose notifications went to the prepared area */
 static TransactionId prepared_xid = InvalidTransactionId;
-
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /* Forget the transaction's notifications (their memory goes with it). */
 static void
@@ -275,12 +271,12 @@ notify_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * After COMMIT PREPARED (or ROLLBACK PREPARED): queue the notifications of
- * the prepared transactions now committed, or send them in-process if the
- * queue is full; those rolled back are dropped.
+ * After COMMIT PREPARED (or ROLLBACK PREPARED) ran (worker_hooks.c tells):
+ * queue the notifications of the prepared transactions now committed, or
+ * send them in-process if the queue is full; those rolled back are dropped.
  */
-static void
-queue_finished_prepared(void)
+void
+notify_finished_prepared(void)
 {
 	uint32		generation;
 	int			q = notify_queue_for_database(&generation);
@@ -301,42 +297,11 @@ queue_finished_prepared(void)
 	pfree(items);
 }
 
-/* ProcessUtility hook: notice COMMIT PREPARED and ROLLBACK PREPARED. */
-static void
-notify_process_utility(PlannedStmt *pstmt, const char *queryString,
-					   bool readOnlyTree, ProcessUtilityContext context,
-					   ParamListInfo params, QueryEnvironment *queryEnv,
-					   DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-	bool		finishes_prepared = false;
-
-	if (IsA(parsetree, TransactionStmt))
-	{
-		TransactionStmtKind kind = ((TransactionStmt *) parsetree)->kind;
-
-		finishes_prepared = kind == TRANS_STMT_COMMIT_PREPARED ||
-			kind == TRANS_STMT_ROLLBACK_PREPARED;
-	}
-
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-							queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-
-	if (finishes_prepared)
-		queue_finished_prepared();
-}
-
-/* At preload: the transaction callbacks, the utility hook and the workers. */
+/* At preload: the transaction callbacks, and the launcher with its workers. */
 void
 notify_preload_init(void)
 {
 	RegisterXactCallback(notify_xact_callback, NULL);
 	RegisterSubXactCallback(notify_subxact_callback, NULL);
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = notify_process_utility;
 	launcher_preload();
 }

@@ -18,7 +18,10 @@ extern void notify_event(const char *channel, const char *type,
 						 const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 						 int64 position);
 
-/* at preload: transaction callbacks, COMMIT PREPARED hook, the launcher */
+/* after COMMIT PREPARED or ROLLBACK PREPARED: queue what they released */
+extern void notify_finished_prepared(void);
+
+/* at preload: the transaction callbacks, the launcher */
 extern void notify_preload_init(void);
 
 #endif							/* OM_NOTIFY_H */

@@ -20,6 +20,9 @@
  *	  sessions to go).  So a database with the extension can be dropped
  *	  like any other.
  *
+ * The same utility hook tells notify.c when COMMIT PREPARED or ROLLBACK
+ * PREPARED has run, so that it queues the notifications they released.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -39,6 +42,7 @@
 #include "utils/memutils.h"
 
 #include "launcher.h"
+#include "notify.h"
 #include "worker_hooks.h"
 
 static object_access_hook_type prev_object_access_hook = NULL;
@@ -241,7 +245,7 @@ sets_tablespace(List *options)
 /*
  * ProcessUtility hook: pause the workers of a database a command is about
  * to copy, rename or move; ask for a probe after CREATE EXTENSION and
- * CREATE DATABASE.
+ * CREATE DATABASE; hand the queue what COMMIT PREPARED released (notify.c).
  */
 static void
 worker_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -273,7 +277,11 @@ worker_process_utility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 
-	if (IsA(parsetree, CreateExtensionStmt))
+	if (IsA(parsetree, TransactionStmt) &&
+		(((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED ||
+		 ((TransactionStmt *) parsetree)->kind == TRANS_STMT_ROLLBACK_PREPARED))
+		notify_finished_prepared();
+	else if (IsA(parsetree, CreateExtensionStmt))
 		probe_when_committed(MyDatabaseId);
 	else if (IsA(parsetree, CreatedbStmt))
 		probe_when_committed(get_database_oid(((CreatedbStmt *) parsetree)->dbname, true));
