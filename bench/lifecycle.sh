@@ -27,8 +27,8 @@ bench_init lifecycle
 
 ROUNDS=${BENCH_ROUNDS:-2}
 SYNC=${BENCH_SYNCHRONOUS_COMMIT:-off}
-CLIENTS=(1 16)
-declare -A PER=([1]=6000 [16]=1500)     # transactions per client and run
+CLIENTS=(1 4 16)
+declare -A PER=([1]=6000 [4]=3000 [16]=1500)     # transactions per client and run
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=1 CLIENTS=(2)
 	PER=([2]=100)
