@@ -383,7 +383,9 @@ static const DirectColumn transition_columns[] = {
 	{"order_id", UUIDOID, false}, {"status", TEXTOID, true},
 	{"version", INT4OID, true}, {"created_at", TIMESTAMPTZOID, false},
 	{"completed_at", TIMESTAMPTZOID, true}, {"cancelled_at", TIMESTAMPTZOID, true},
-	{"cancellation_reason", TEXTOID, true}
+	{"cancellation_reason", TEXTOID, true}, {"cart_id", UUIDOID, false},
+	{"customer_id", UUIDOID, false}, {"total", INT8OID, false},
+	{"currency", TEXTOID, false}, {"payment_authorization_id", TEXTOID, false}
 };
 
 #define TC_ORDER_ID		0
@@ -393,6 +395,11 @@ static const DirectColumn transition_columns[] = {
 #define TC_COMPLETED_AT 4
 #define TC_CANCELLED_AT 5
 #define TC_REASON		6
+#define TC_CART_ID		7
+#define TC_CUSTOMER_ID	8
+#define TC_TOTAL		9
+#define TC_CURRENCY		10
+#define TC_PAYMENT_AUTH 11
 
 static bool lifecycle_triggers_only(Relation rel);
 
@@ -552,6 +559,50 @@ form_transition(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslo
 	ExecStoreVirtualTuple(newslot);
 }
 
+/* A text value of the row in slot as a C string, or NULL. */
+static char *
+slot_text(TupleTableSlot *slot, AttrNumber attnum)
+{
+	return slot->tts_isnull[attnum - 1] ? NULL :
+		TextDatumGetCString(slot->tts_values[attnum - 1]);
+}
+
+/*
+ * The order in slot, as the event builder sees it (what
+ * store_order_from_tuple reads from the AFTER trigger's new row).
+ */
+static void
+transition_order_from_slot(DirectWrite *dw, TupleTableSlot *slot, StoredOrder *order)
+{
+	const AttrNumber *attnums = dw->table->attnums;
+	Datum	   *values = slot->tts_values;
+	static const int required[] = {TC_ORDER_ID, TC_CART_ID, TC_CUSTOMER_ID, TC_CURRENCY};
+	char	   *currency;
+	int			i;
+
+	slot_getallattrs(slot);
+	for (i = 0; i < (int) lengthof(required); i++)
+		if (slot->tts_isnull[attnums[required[i]] - 1])
+			elog(ERROR, "order row has no %s", transition_columns[required[i]].name);
+	order->order_id = *DatumGetUUIDP(values[attnums[TC_ORDER_ID] - 1]);
+	order->cart_id = *DatumGetUUIDP(values[attnums[TC_CART_ID] - 1]);
+	order->customer_id = *DatumGetUUIDP(values[attnums[TC_CUSTOMER_ID] - 1]);
+	order->status = slot_text(slot, attnums[TC_STATUS]);
+	order->version = DatumGetInt32(values[attnums[TC_VERSION] - 1]);
+	order->total = DatumGetInt64(values[attnums[TC_TOTAL] - 1]);
+	currency = slot_text(slot, attnums[TC_CURRENCY]);
+	strlcpy(order->currency, currency, sizeof(order->currency));
+	order->payment_authorization_id = slot_text(slot, attnums[TC_PAYMENT_AUTH]);
+	order->created_at = DatumGetTimestampTz(values[attnums[TC_CREATED_AT] - 1]);
+	order->completed = !slot->tts_isnull[attnums[TC_COMPLETED_AT] - 1];
+	order->completed_at = DatumGetTimestampTz(values[attnums[TC_COMPLETED_AT] - 1]);
+	order->cancelled = !slot->tts_isnull[attnums[TC_CANCELLED_AT] - 1];
+	order->cancelled_at = DatumGetTimestampTz(values[attnums[TC_CANCELLED_AT] - 1]);
+	order->cancellation_reason = slot_text(slot, attnums[TC_REASON]);
+	order->nlines = -1;
+	order->lines = NULL;
+}
+
 /*
  * Move order_id from CREATED to new_status without the executor, and write
  * its event, as the UPDATE of store_transition_order and the lifecycle
@@ -593,10 +644,8 @@ lifecycle_transition(const pg_uuid_t *order_id, const char *new_status,
 	{
 		StoredOrder order;
 		OrderEventKind kind;
-		bool		should_free;
-		HeapTuple	tuple = ExecFetchSlotHeapTuple(newslot, true, &should_free);
 
-		store_order_from_tuple(tuple, RelationGetDescr(dw.rel), &order);
+		transition_order_from_slot(&dw, newslot, &order);
 		if (!events_kind_for_status(order.status, &kind) || kind == OM_EVENT_CREATED)
 			elog(ERROR, "unexpected order transition to %s", order.status);
 		emit_as_owner(dw.rel, kind, &order);
