@@ -615,6 +615,20 @@ direct_fetch(DirectWrite *dw, Datum key, TupleTableSlot *slot)
 }
 
 /*
+ * A row the update meets already changed by this transaction: fine if this
+ * very command did it, an error as in ExecUpdate if an earlier one did.
+ */
+static void
+check_self_modified(const TM_FailureData *tmfd, CommandId cid)
+{
+	if (tmfd->cmax != cid)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
+				 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
+}
+
+/*
  * Updates: replace the row in oldslot (as direct_fetch or a previous call
  * left it) with newslot, formed from it; constraints, heap and index
  * entries as ExecUpdate does.  When a concurrent transaction updated the row
@@ -646,11 +660,7 @@ direct_update(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 			break;
 		case TM_SelfModified:
 			/* updated before by this very command: nothing more to do */
-			if (tmfd.cmax != cid)
-				ereport(ERROR,
-						(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-						 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
-						 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
+			check_self_modified(&tmfd, cid);
 			return DIRECT_GONE;
 		case TM_Updated:
 			if (IsolationUsesXactSnapshot())
@@ -667,11 +677,7 @@ direct_update(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 				case TM_Deleted:
 					return DIRECT_GONE;
 				case TM_SelfModified:
-					if (tmfd.cmax != cid)
-						ereport(ERROR,
-								(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-								 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
-								 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
+					check_self_modified(&tmfd, cid);
 					return DIRECT_GONE;
 				default:
 					elog(ERROR, "unexpected table_tuple_lock status: %u", result);

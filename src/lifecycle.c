@@ -534,6 +534,7 @@ form_transition(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslo
 {
 	const AttrNumber *attnums = dw->table->attnums;
 	int			natts = oldslot->tts_tupleDescriptor->natts;
+	TimestampTz created_at;
 	TimestampTz now;
 
 	slot_getallattrs(oldslot);
@@ -541,7 +542,8 @@ form_transition(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslo
 	memcpy(newslot->tts_values, oldslot->tts_values, sizeof(Datum) * natts);
 	memcpy(newslot->tts_isnull, oldslot->tts_isnull, sizeof(bool) * natts);
 
-	now = transition_time(DatumGetTimestampTz(oldslot->tts_values[attnums[TC_CREATED_AT] - 1]));
+	created_at = DatumGetTimestampTz(oldslot->tts_values[attnums[TC_CREATED_AT] - 1]);
+	now = transition_time(created_at);
 	newslot->tts_values[attnums[TC_STATUS] - 1] = CStringGetTextDatum(new_status);
 	newslot->tts_isnull[attnums[TC_STATUS] - 1] = false;
 	newslot->tts_values[attnums[TC_REASON] - 1] =
