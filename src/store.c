@@ -409,7 +409,12 @@ store_insert_event(const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* Move a CREATED order to new_status; false if no row changed. */
+/*
+ * Move a CREATED order to new_status with the SQL UPDATE, the lifecycle
+ * triggers doing the rest; false if no row changed.  (cancel_order and
+ * complete_order use it when lifecycle_transition cannot do the same
+ * without the executor.)
+ */
 bool
 store_transition_order(const pg_uuid_t *order_id, const char *new_status,
 					   const char *reason, bool has_expected,
