@@ -28,7 +28,7 @@ PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
 # pg_regress suites in sql/ with results in expected/
 REGRESS = setup create_order create_order_errors lifecycle lifecycle_errors \
 	direct_dml get_order settings event_modes consumers security reports stats \
-	hostile_search_path install_refusal privileges direct_writes upgrade_settings
+	hostile_search_path install_refusal privileges direct_writes direct_transitions upgrade_settings
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/test.conf
 
 # isolation specs in test/isolation/specs with results in test/isolation/expected

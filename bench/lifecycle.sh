@@ -19,6 +19,9 @@
 #   BENCH_ROUNDS=2 rounds
 #   BENCH_SYNCHRONOUS_COMMIT=off        this section's synchronous_commit (see
 #                                       bench/create_order.sh)
+#   BENCH_LIFECYCLE_SCALE=1             multiplies the transactions per client
+#                                       and run (longer runs, steadier on a busy
+#                                       machine; every run still has its own orders)
 #   BENCH_QUICK=1: 2 clients, 100 transactions per client, 1 round
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -27,8 +30,11 @@ bench_init lifecycle
 
 ROUNDS=${BENCH_ROUNDS:-2}
 SYNC=${BENCH_SYNCHRONOUS_COMMIT:-off}
-CLIENTS=(1 16)
-declare -A PER=([1]=6000 [16]=1500)     # transactions per client and run
+CLIENTS=(1 4 16)
+declare -A PER=([1]=6000 [4]=3000 [16]=1500)     # transactions per client and run
+LC_SCALE=${BENCH_LIFECYCLE_SCALE:-1}
+bench_int LC_SCALE
+for c in "${CLIENTS[@]}"; do PER[$c]=$((PER[$c] * LC_SCALE)); done
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=1 CLIENTS=(2)
 	PER=([2]=100)

@@ -46,88 +46,17 @@
 #   left out).  Counts grow a little with N (bigger tables, deeper indexes):
 #   compare contenders measured with the same N.
 set -euo pipefail
-
-if [ "$(id -u)" -ne 0 ] && [ "$(id -un)" != postgres ]; then
-	echo "run as root (or as postgres)" >&2
-	exit 1
-fi
-
-if [ -z "${PG_CONFIG:-}" ]; then
-	if [ -x /usr/lib/postgresql/15/bin/pg_config ]; then
-		PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-	else
-		PG_CONFIG=$(command -v pg_config)
-	fi
-fi
-bindir=$("$PG_CONFIG" --bindir)
-N=${N:-2000}
-N0=${N0:-200}
+# shellcheck source=lib/profile.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/profile.sh"
 LINES=${LINES:-"3 50"}
 CONTENDERS=${CONTENDERS:-"input create_order cte plpgsql"}
-KEEP=${KEEP:-0}
-TOP=${TOP:-0}
-command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 
-work=${WORKDIR:-$(mktemp -d /tmp/order_mgmt-profile.XXXXXX)}
-mkdir -p "$work"
-chown postgres: "$work"
-data=$work/data
-
-# run a command as postgres
-as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
-
-cleanup() {
-	if [ -f "$data/postmaster.pid" ]; then
-		as_pg "$bindir/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
-	fi
-	if [ "$KEEP" = 1 ]; then
-		echo "kept $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-
-as_pg "$bindir/initdb" -D "$data" -U postgres --no-sync -E UTF8 --locale=C >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log" >&2; exit 1; }
-cat >>"$data/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$work'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-autovacuum = off
-order_mgmt.notifications = off
-order_mgmt.event_mode = outbox
-EOF
+profile_cluster
 
 # ---- setup with a short-lived server -------------------------------------
-as_pg "$bindir/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null
-as_pg "$bindir/psql" -h "$work" -U postgres -d postgres -qX -v ON_ERROR_STOP=1 <<'EOF'
-CREATE DATABASE prof;
-\c prof
-CREATE EXTENSION order_mgmt;
-
--- bare copies: same columns, defaults, constraints and indexes; no triggers
-CREATE SCHEMA bare;
-CREATE TABLE bare.orders (LIKE order_mgmt.orders INCLUDING ALL);
-CREATE TABLE bare.order_lines (LIKE order_mgmt.order_lines INCLUDING ALL);
-CREATE SEQUENCE bare.outbox_position_seq AS bigint;
-CREATE TABLE bare.outbox (LIKE order_mgmt.outbox INCLUDING ALL);
-ALTER TABLE bare.outbox ALTER position
-	SET DEFAULT nextval('bare.outbox_position_seq'::regclass);
-
--- RFC 3339 UTC, as the events carry it
-CREATE FUNCTION bare.rfc3339(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
-
+{
+	profile_bare_tables
+	cat <<'EOF'
 -- The CreateOrder contract in PL/pgSQL, as a team would write it.
 CREATE FUNCTION bare.create_order(command jsonb) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
@@ -256,9 +185,8 @@ BEGIN
 	RETURN v_id;
 END;
 $$;
-CHECKPOINT;
 EOF
-as_pg "$bindir/pg_ctl" -D "$data" -w stop >/dev/null
+} | profile_setup
 
 # ---- the command text: fresh cartId and customerId, fixed products --------
 command_expr() {
@@ -307,63 +235,12 @@ statement() {
 
 # total instructions of one single-user run of n executions
 run_count() {
-	local who=$1 lines=$2 n=$3 tag=$4 sql out
-	sql=$work/$who-$lines-$n.sql
-	out=$work/callgrind.out.$who-$lines-$tag
+	local who=$1 lines=$2 n=$3 tag=$4
 	{
 		echo "PREPARE w AS $(statement "$who" "$(command_expr "$lines")")"
 		for ((k = 0; k < n; k++)); do echo "EXECUTE w"; done
-	} >"$sql"
-	chown postgres: "$sql"
-	as_pg valgrind --tool=callgrind --callgrind-out-file="$out" \
-		"$bindir/postgres" --single -D "$data" prof <"$sql" >"$work/$who-$lines-$tag.log" 2>&1 ||
-		{ echo "run $who $lines $n failed; see $work/$who-$lines-$tag.log" >&2; tail -5 "$work/$who-$lines-$tag.log" >&2; exit 1; }
-	if grep -q ERROR "$work/$who-$lines-$tag.log"; then
-		echo "run $who $lines $n reported an error:" >&2
-		grep -m3 ERROR "$work/$who-$lines-$tag.log" >&2
-		exit 1
-	fi
-	awk '/^(summary|totals):/ { print $2; exit }' "$out"
-}
-
-# The top functions of a contender by inclusive Ir per order: each
-# function's inclusive count in the long run minus the short run, over N.
-top_functions() {
-	local who=$1 lines=$2 base=$work/callgrind.out.$1-$2
-	callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$base-small" >"$base-small.txt" 2>/dev/null
-	callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$base-big" >"$base-big.txt" 2>/dev/null
-	echo "top functions of $who, $lines lines (inclusive Ir per order, % of the contender's total)"
-	awk -v n="$N" -v total="${ir[$who.$lines]}" -v top="$TOP" '
-		function parse(line,   ir, name) {
-			if (line !~ /^ *[0-9,]+ \(/)
-				return ""
-			ir = line; sub(/^ */, "", ir); sub(/ .*/, "", ir); gsub(/,/, "", ir)
-			name = line; sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "", name)
-			sub(/ \[.*$/, "", name); sub(/^.*[\/]/, "", name)
-			cost[name] = ir
-			return name
-		}
-		FNR == NR { name = parse($0); if (name != "") small[name] = cost[name]; next }
-		{ name = parse($0); if (name != "") big[name] = cost[name] }
-		END {
-			for (f in big)
-				d[f] = (big[f] - small[f]) / n
-			cnt = 0
-			while (cnt < top) {
-				best = ""
-				for (f in d)
-					if (best == "" || d[f] > d[best])
-						best = f
-				if (best == "" || d[best] <= 0)
-					break
-				if (d[best] <= total * 1.001 && best !~ /^(\?\?\?:0x|PROGRAM TOTALS|.*\(below main\)|.*libc_start|\?\?\?:main$|\?\?\?:PostgresMain|\?\?\?:PostgresSingleUserMain|\?\?\?:(standard_)?ProcessUtility$|\?\?\?:PortalRun$|\?\?\?:ExecuteQuery$|\?\?\?:(standard_)?ExecutorRun$|\?\?\?:ExecInterpExprStillValid$|.*'\''[0-9]+$)/)
-				{
-					printf "  %12d %5.1f%%  %s\n", d[best], 100 * d[best] / total, best
-					cnt++
-				}
-				delete d[best]
-			}
-		}' "$base-small.txt" "$base-big.txt"
+	} >"$work/$who-$lines-$tag.sql"
+	profile_count "$who-$lines" "$tag"
 }
 
 # Ir per order; "net" subtracts the input-only cost (the client's statement,
@@ -394,7 +271,8 @@ done
 if [ "$TOP" -gt 0 ]; then
 	for lines in $LINES; do
 		for who in $CONTENDERS; do
-			top_functions "$who" "$lines"
+			echo "top functions of $who, $lines lines (inclusive Ir per order, % of the contender's total)"
+			profile_top "$who-$lines" "${ir[$who.$lines]}"
 		done
 	done
 fi

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * direct_write.c
- *	  Inserting rows into the order tables without the executor.
+ *	  Inserting rows into the order tables, and updating the lifecycle
+ *	  columns of an order, without the executor.
  *
  * create_order writes its three rows (and the lifecycle triggers their
  * events) without the executor: each row is formed, checked against the
@@ -29,12 +30,15 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
@@ -94,6 +98,52 @@ direct_attnum(TupleDesc desc, const char *name)
 }
 
 /*
+ * Inserts: plan the defaults of the columns the writer does not supply, and
+ * find the column whose value is returned; false if the table cannot be
+ * written directly (a generated column, a returned column of another type).
+ */
+static bool
+direct_describe_defaults(DirectTable *t, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	t->default_attnums = palloc(sizeof(AttrNumber) * desc->natts);
+	t->default_exprs = palloc(sizeof(Expr *) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		bool		supplied = false;
+		Node	   *def;
+		int			j;
+
+		if (attr->attisdropped)
+			continue;
+		for (j = 0; j < t->ncolumns; j++)
+			if (t->attnums[j] == attr->attnum)
+				supplied = true;
+		if (supplied)
+			continue;
+		if (attr->attgenerated)
+			return false;
+		def = build_column_default(rel, attr->attnum);
+		if (def == NULL)
+			continue;
+		t->default_attnums[t->ndefaults] = attr->attnum;
+		t->default_exprs[t->ndefaults] = expression_planner((Expr *) def);
+		t->ndefaults++;
+	}
+	if (t->returning)
+	{
+		t->returning_attnum = direct_attnum(desc, t->returning);
+		if (t->returning_attnum == InvalidAttrNumber ||
+			TupleDescAttr(desc, t->returning_attnum - 1)->atttypid != INT8OID)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Learn whether rel can be written directly and, if so, how: where our
  * columns are, which defaults and CHECK constraints to evaluate, which
  * indexes arbitrate ON CONFLICT.  Sets t->usable.
@@ -106,6 +156,7 @@ direct_describe(DirectTable *t, Relation rel)
 	MemoryContext old;
 	Oid			guard;
 	AttrNumber	arbiter_attnum = InvalidAttrNumber;
+	AttrNumber	key_attnum = InvalidAttrNumber;
 	List	   *indexes;
 	ListCell   *lc;
 	int			i;
@@ -124,6 +175,8 @@ direct_describe(DirectTable *t, Relation rel)
 	t->ncheck = 0;
 	t->arbiters = NIL;
 	t->returning_attnum = InvalidAttrNumber;
+	t->key_index = InvalidOid;
+	t->updated_cols = NULL;
 	old = MemoryContextSwitchTo(t->cxt);
 
 	/* a plain table, no row-level security */
@@ -131,9 +184,21 @@ direct_describe(DirectTable *t, Relation rel)
 		rel->rd_rel->relrowsecurity)
 		goto done;
 
-	/* no INSERT trigger but our own statement guard */
-	if (rel->trigdesc != NULL)
+	if (t->key != NULL)
 	{
+		/*
+		 * An UPDATE of the table would be rewritten by its rules, also update
+		 * its children, fire its UPDATE triggers and compute its generated
+		 * columns: only the triggers whose work the caller does are allowed.
+		 */
+		if (rel->rd_rules != NULL || rel->rd_rel->relhassubclass ||
+			(constr != NULL && constr->has_generated_stored) ||
+			t->update_triggers == NULL || !t->update_triggers(rel))
+			goto done;
+	}
+	else if (rel->trigdesc != NULL)
+	{
+		/* no INSERT trigger but our own statement guard */
 		guard = LookupFuncName(list_make2(makeString("order_mgmt"),
 										  makeString("guard_insert")),
 							   0, NULL, true);
@@ -153,44 +218,25 @@ direct_describe(DirectTable *t, Relation rel)
 	for (i = 0; i < t->ncolumns; i++)
 	{
 		AttrNumber	attnum = direct_attnum(desc, t->columns[i].name);
+		Form_pg_attribute attr;
 
-		if (attnum == InvalidAttrNumber ||
-			TupleDescAttr(desc, attnum - 1)->atttypid != t->columns[i].type)
+		if (attnum == InvalidAttrNumber)
+			goto done;
+		attr = TupleDescAttr(desc, attnum - 1);
+		if (attr->atttypid != t->columns[i].type)
+			goto done;
+		/* an update compares values as bytes: the collation must agree */
+		if (t->key != NULL && OidIsValid(attr->attcollation) &&
+			!get_collation_isdeterministic(attr->attcollation))
 			goto done;
 		t->attnums[i] = attnum;
+		if (t->key != NULL && t->columns[i].set)
+			t->updated_cols = bms_add_member(t->updated_cols,
+											 attnum - FirstLowInvalidHeapAttributeNumber);
 	}
-	t->default_attnums = palloc(sizeof(AttrNumber) * desc->natts);
-	t->default_exprs = palloc(sizeof(Expr *) * desc->natts);
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(desc, i);
-		bool		supplied = false;
-		Node	   *def;
-		int			j;
-
-		if (attr->attisdropped)
-			continue;
-		for (j = 0; j < t->ncolumns; j++)
-			if (t->attnums[j] == attr->attnum)
-				supplied = true;
-		if (supplied)
-			continue;
-		if (attr->attgenerated)
-			goto done;
-		def = build_column_default(rel, attr->attnum);
-		if (def == NULL)
-			continue;
-		t->default_attnums[t->ndefaults] = attr->attnum;
-		t->default_exprs[t->ndefaults] = expression_planner((Expr *) def);
-		t->ndefaults++;
-	}
-	if (t->returning)
-	{
-		t->returning_attnum = direct_attnum(desc, t->returning);
-		if (t->returning_attnum == InvalidAttrNumber ||
-			TupleDescAttr(desc, t->returning_attnum - 1)->atttypid != INT8OID)
-			goto done;
-	}
+	/* an insert fills the other columns with their defaults */
+	if (t->key == NULL && !direct_describe_defaults(t, rel))
+		goto done;
 
 	/* the CHECK constraints, parsed and planned once */
 	if (constr != NULL && constr->num_check > 0)
@@ -215,19 +261,45 @@ direct_describe(DirectTable *t, Relation rel)
 		if (arbiter_attnum == InvalidAttrNumber)
 			goto done;
 	}
+	if (t->key != NULL)
+	{
+		key_attnum = direct_attnum(desc, t->key);
+		if (key_attnum == InvalidAttrNumber)
+			goto done;
+	}
 	indexes = RelationGetIndexList(rel);
 	foreach(lc, indexes)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 		bool		immediate = form->indimmediate;
+		bool		single;
 		bool		arbiter;
 
-		arbiter = arbiter_attnum != InvalidAttrNumber &&
-			form->indisunique && form->indisvalid && form->indnkeyatts == 1 &&
-			form->indkey.values[0] == arbiter_attnum &&
+		/* unique, valid, on that one column, whole table */
+		single = form->indisunique && form->indisvalid && form->indnkeyatts == 1 &&
 			RelationGetIndexExpressions(index) == NIL &&
 			RelationGetIndexPredicate(index) == NIL;
+		arbiter = single && arbiter_attnum != InvalidAttrNumber &&
+			form->indkey.values[0] == arbiter_attnum;
+		/* the key's B-tree, searched with the type's own equality */
+		if (single && immediate && key_attnum != InvalidAttrNumber &&
+			form->indkey.values[0] == key_attnum && !OidIsValid(t->key_index) &&
+			index->rd_rel->relam == BTREE_AM_OID &&
+			index->rd_opcintype[0] == TupleDescAttr(desc, key_attnum - 1)->atttypid)
+		{
+			Oid			eq = get_opfamily_member(index->rd_opfamily[0],
+												 index->rd_opcintype[0],
+												 index->rd_opcintype[0],
+												 BTEqualStrategyNumber);
+
+			if (OidIsValid(eq))
+			{
+				t->key_index = lfirst_oid(lc);
+				t->key_eqproc = get_opcode(eq);
+				t->key_collation = index->rd_indcollation[0];
+			}
+		}
 		index_close(index, AccessShareLock);
 		if (!immediate)
 			goto done;
@@ -235,6 +307,8 @@ direct_describe(DirectTable *t, Relation rel)
 			t->arbiters = lappend_oid(t->arbiters, lfirst_oid(lc));
 	}
 	if (t->arbiter != NULL && t->arbiters == NIL)
+		goto done;
+	if (t->key != NULL && !OidIsValid(t->key_index))
 		goto done;
 
 	t->usable = true;
@@ -244,8 +318,10 @@ done:
 }
 
 /*
- * Open t for a direct write; false if it must be written through SPI
- * instead (or does not exist: SPI then reports it).
+ * Open t for a direct write (an insert, or an update when t has a key);
+ * false if it must be written through SPI instead (or does not exist: SPI
+ * then reports it).  An update runs as an UPDATE statement of SPI would: a
+ * new snapshot is pushed and the command counter advanced.
  */
 bool
 direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
@@ -253,6 +329,7 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 	Relation	rel;
 	TupleConstr *constr;
 	MemoryContext old;
+	AclMode		required;
 	int			i;
 
 	if (!direct_callback_registered)
@@ -269,9 +346,16 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 		t->valid = false;
 	}
 
-	/* what an INSERT would refuse first */
-	PreventCommandIfReadOnly("INSERT");
-	PreventCommandIfParallelMode("INSERT");
+	/* what an INSERT or UPDATE would refuse first */
+	PreventCommandIfReadOnly(t->key ? "UPDATE" : "INSERT");
+	PreventCommandIfParallelMode(t->key ? "UPDATE" : "INSERT");
+
+	/*
+	 * The UPDATE triggers an update stands in for fire only in origin mode
+	 * (direct_describe's caller checked that they are enabled for it).
+	 */
+	if (t->key != NULL && SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return false;
 
 	if (!t->valid || !OidIsValid(t->relid))
 		t->relid = direct_lookup(t->relname);
@@ -298,8 +382,10 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 		}
 		direct_describe(t, rel);
 	}
+	required = t->key ? ACL_UPDATE | ACL_SELECT : ACL_INSERT;
 	if (!t->usable ||
-		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		pg_class_aclmask(RelationGetRelid(rel), GetUserId(), required,
+						 ACLMASK_ALL) != required)
 	{
 		table_close(rel, NoLock);
 		return false;
@@ -307,11 +393,28 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 
 	dw->table = t;
 	dw->rel = rel;
+	dw->snapshot = InvalidSnapshot;
 	dw->estate = CreateExecutorState();
-	dw->estate->es_output_cid = GetCurrentCommandId(true);
 	old = MemoryContextSwitchTo(dw->estate->es_query_cxt);
 	dw->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(dw->rri, rel, 0, NULL, 0);
+	if (t->key != NULL)
+	{
+		/* a range table entry: which columns the update sets, for the indexes */
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = RelationGetRelid(rel);
+		rte->relkind = rel->rd_rel->relkind;
+		rte->rellockmode = RowExclusiveLock;
+		rte->requiredPerms = required;
+		rte->updatedCols = bms_copy(t->updated_cols);
+		ExecInitRangeTable(dw->estate, list_make1(rte));
+		InitResultRelInfo(dw->rri, rel, 1, NULL, 0);
+		/* the replica identity a publication of updates needs */
+		CheckValidResultRel(dw->rri, CMD_UPDATE);
+	}
+	else
+		InitResultRelInfo(dw->rri, rel, 0, NULL, 0);
 	ExecOpenIndices(dw->rri, speculative);
 	/* ExecConstraints finds the CHECK expressions ready */
 	if (t->ncheck > 0)
@@ -324,6 +427,17 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 	for (i = 0; i < t->ndefaults; i++)
 		dw->defaults[i] = ExecInitExpr(t->default_exprs[i], NULL);
 	MemoryContextSwitchTo(old);
+
+	if (t->key != NULL)
+	{
+		/* as _SPI_execute_plan does for an UPDATE */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		CommandCounterIncrement();
+		UpdateActiveSnapshotCommandId();
+		dw->snapshot = GetActiveSnapshot();
+		dw->estate->es_snapshot = dw->snapshot;
+	}
+	dw->estate->es_output_cid = GetCurrentCommandId(true);
 	return true;
 }
 
@@ -471,6 +585,123 @@ direct_insert_or_nothing(DirectWrite *dw, TupleTableSlot *slot)
 	}
 }
 
+/*
+ * Updates: find the row whose key is key, as the write's snapshot sees it,
+ * through the unique index on the key; false if there is none.
+ */
+bool
+direct_fetch(DirectWrite *dw, Datum key, TupleTableSlot *slot)
+{
+	DirectTable *t = dw->table;
+	Relation	index = NULL;
+	IndexScanDesc scan;
+	ScanKeyData skey;
+	bool		found;
+	int			i;
+
+	for (i = 0; i < dw->rri->ri_NumIndices; i++)
+		if (RelationGetRelid(dw->rri->ri_IndexRelationDescs[i]) == t->key_index)
+			index = dw->rri->ri_IndexRelationDescs[i];
+	if (index == NULL)
+		elog(ERROR, "index %u of order_mgmt.%s is not open", t->key_index, t->relname);
+
+	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   t->key_collation, t->key_eqproc, key);
+	scan = index_beginscan(dw->rel, index, dw->snapshot, 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/*
+ * A row the update meets already changed by this transaction: fine if this
+ * very command did it, an error as in ExecUpdate if an earlier one did.
+ */
+static void
+check_self_modified(const TM_FailureData *tmfd, CommandId cid)
+{
+	if (tmfd->cmax != cid)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("tuple to be updated was already modified by an operation triggered by the current command"),
+				 errhint("Consider using an AFTER trigger instead of a BEFORE trigger to propagate changes to other rows.")));
+}
+
+/*
+ * Updates: replace the row in oldslot (as direct_fetch or a previous call
+ * left it) with newslot, formed from it; constraints, heap and index
+ * entries as ExecUpdate does.  When a concurrent transaction updated the row
+ * first: under READ COMMITTED, wait for it, lock the row's latest version
+ * into oldslot and return DIRECT_RECHECK, for the caller to check its
+ * conditions on it again (as EvalPlanQual would) and call again; under
+ * REPEATABLE READ and SERIALIZABLE, a serialization failure.
+ */
+DirectUpdateResult
+direct_update(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	Relation	rel = dw->rel;
+	CommandId	cid = dw->estate->es_output_cid;
+	ItemPointerData tid = oldslot->tts_tid;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	result;
+	List	   *recheck = NIL;
+
+	newslot->tts_tableOid = RelationGetRelid(rel);
+	direct_check(dw, newslot);
+	result = table_tuple_update(rel, &tid, newslot, cid, dw->snapshot,
+								InvalidSnapshot, true, &tmfd, &lockmode,
+								&update_indexes);
+	switch (result)
+	{
+		case TM_Ok:
+			break;
+		case TM_SelfModified:
+			/* updated before by this very command: nothing more to do */
+			check_self_modified(&tmfd, cid);
+			return DIRECT_GONE;
+		case TM_Updated:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			result = table_tuple_lock(rel, &tid, dw->snapshot, oldslot, cid,
+									  lockmode, LockWaitBlock,
+									  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+			switch (result)
+			{
+				case TM_Ok:
+					return DIRECT_RECHECK;
+				case TM_Deleted:
+					return DIRECT_GONE;
+				case TM_SelfModified:
+					check_self_modified(&tmfd, cid);
+					return DIRECT_GONE;
+				default:
+					elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+			}
+			break;
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent delete")));
+			return DIRECT_GONE;
+		default:
+			elog(ERROR, "unrecognized table_tuple_update status: %u", result);
+	}
+
+	if (dw->rri->ri_NumIndices > 0 && update_indexes)
+		recheck = ExecInsertIndexTuples(dw->rri, newslot, dw->estate, true, false,
+										NULL, NIL);
+	if (recheck != NIL)
+		elog(ERROR, "unexpected deferred index check on order_mgmt.%s",
+			 dw->table->relname);
+	return DIRECT_UPDATED;
+}
+
 /* Finish a direct write: close the indexes and the table, free the state. */
 void
 direct_end(DirectWrite *dw)
@@ -479,4 +710,10 @@ direct_end(DirectWrite *dw)
 	ExecResetTupleTable(dw->estate->es_tupleTable, false);
 	FreeExecutorState(dw->estate);
 	table_close(dw->rel, NoLock);
+	if (dw->snapshot != InvalidSnapshot)
+	{
+		/* as _SPI_execute_plan does after a statement */
+		PopActiveSnapshot();
+		CommandCounterIncrement();
+	}
 }

@@ -18,6 +18,15 @@
  *	- every status change writes its event, whoever made it
  *	  (order_mgmt_orders_after_update).
  *
+ * cancel_order and complete_order make their change without the executor
+ * when the orders table is as the extension made it (lifecycle_transition,
+ * with direct_write.c): they find the order, check it is CREATED (and at
+ * the expected version), form the row the UPDATE and the BEFORE trigger
+ * would make, replace it, and write the event as the AFTER trigger would.
+ * The row, its index entries, the event and the errors are the same; an
+ * UPDATE trigger, rule or policy someone adds sends the change through the
+ * SQL UPDATE and these triggers instead.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -25,18 +34,26 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
+#include "parser/parse_func.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "direct_write.h"
 #include "events.h"
+#include "lifecycle.h"
 #include "orders.h"
 #include "store.h"
 #include "uuid7.h"
@@ -195,6 +212,14 @@ report_fixed_column(HeapTuple tuple, TupleDesc desc, const char *column,
 					   "change the status to complete or cancel the order.")));
 }
 
+/* When a transition happens: now(), but never before the order was created. */
+static TimestampTz
+transition_time(TimestampTz created_at)
+{
+	/* (an older transaction may complete an order created after it began) */
+	return Max(GetCurrentTransactionStartTimestamp(), created_at);
+}
+
 PG_FUNCTION_INFO_V1(order_mgmt_orders_before_update);
 
 /*
@@ -274,10 +299,9 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 
 	old_version = DatumGetInt32(heap_getattr(oldtup, SPI_fnumber(desc, "version"),
 											 desc, &isnull));
-	/* now(), but never before the order was created (an older transaction) */
-	now = Max(GetCurrentTransactionStartTimestamp(),
-			  DatumGetTimestampTz(heap_getattr(oldtup, SPI_fnumber(desc, "created_at"),
-											   desc, &isnull)));
+	now = transition_time(DatumGetTimestampTz(heap_getattr(oldtup,
+														   SPI_fnumber(desc, "created_at"),
+														   desc, &isnull)));
 	cols[0] = SPI_fnumber(desc, "version");
 	values[0] = Int32GetDatum(old_version + 1);
 	nulls[0] = false;
@@ -292,6 +316,35 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 													 values, nulls));
 }
 
+/*
+ * Write the event of a transition of order as the owner of the orders
+ * table: whoever may change an order's status must get its event written,
+ * without being able to write events of their own.
+ */
+static void
+emit_as_owner(Relation orders, OrderEventKind kind, const StoredOrder *order)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(orders->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		events_emit(kind, order);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+}
+
 PG_FUNCTION_INFO_V1(order_mgmt_orders_after_update);
 
 /* Trigger (AFTER UPDATE, each row, on orders): emit the transition's event. */
@@ -303,8 +356,6 @@ order_mgmt_orders_after_update(PG_FUNCTION_ARGS)
 	StoredOrder order;
 	char	   *old_status;
 	OrderEventKind kind;
-	Oid			save_userid;
-	int			save_sec_context;
 
 	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -318,26 +369,290 @@ order_mgmt_orders_after_update(PG_FUNCTION_ARGS)
 		elog(ERROR, "unexpected order transition from %s to %s",
 			 old_status, order.status);
 
-	/*
-	 * Write the event as the table's owner: whoever may change an order's
-	 * status must get its event written, without being able to write
-	 * events of their own.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(td->tg_relation->rd_rel->relowner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		events_emit(kind, &order);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
+	emit_as_owner(td->tg_relation, kind, &order);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * The transition without the executor (see the header comment).  The
+ * columns it reads or sets, in the order of the TC_ numbers below; "set"
+ * are the ones the UPDATE of store_transition_order and the BEFORE trigger
+ * change.
+ */
+static const DirectColumn transition_columns[] = {
+	{"order_id", UUIDOID, false}, {"status", TEXTOID, true},
+	{"version", INT4OID, true}, {"created_at", TIMESTAMPTZOID, false},
+	{"completed_at", TIMESTAMPTZOID, true}, {"cancelled_at", TIMESTAMPTZOID, true},
+	{"cancellation_reason", TEXTOID, true}, {"cart_id", UUIDOID, false},
+	{"customer_id", UUIDOID, false}, {"total", INT8OID, false},
+	{"currency", TEXTOID, false}, {"payment_authorization_id", TEXTOID, false}
+};
+
+#define TC_ORDER_ID		0
+#define TC_STATUS		1
+#define TC_VERSION		2
+#define TC_CREATED_AT	3
+#define TC_COMPLETED_AT 4
+#define TC_CANCELLED_AT 5
+#define TC_REASON		6
+#define TC_CART_ID		7
+#define TC_CUSTOMER_ID	8
+#define TC_TOTAL		9
+#define TC_CURRENCY		10
+#define TC_PAYMENT_AUTH 11
+
+static bool lifecycle_triggers_only(Relation rel);
+
+static DirectTable direct_transitions = {
+	.relname = "orders", .columns = transition_columns,
+	.ncolumns = lengthof(transition_columns), .key = "order_id",
+	.update_triggers = lifecycle_triggers_only
+};
+
+/* The OID of function order_mgmt.name(), taking no argument, or InvalidOid. */
+static Oid
+lifecycle_function(const char *name)
+{
+	return LookupFuncName(list_make2(makeString("order_mgmt"), makeString(pstrdup(name))),
+						  0, NULL, true);
+}
+
+/* True if qual is the AFTER trigger's WHEN (OLD.status <> NEW.status). */
+static bool
+is_status_changed(const char *qual, AttrNumber status)
+{
+	Node	   *node;
+	OpExpr	   *op;
+	Var		   *left;
+	Var		   *right;
+
+	if (qual == NULL)
+		return false;
+	node = stringToNode(qual);
+	if (!IsA(node, OpExpr))
+		return false;
+	op = (OpExpr *) node;
+	if (get_opcode(op->opno) != F_TEXTNE || list_length(op->args) != 2 ||
+		!IsA(linitial(op->args), Var) || !IsA(lsecond(op->args), Var))
+		return false;
+	left = linitial_node(Var, op->args);
+	right = lsecond_node(Var, op->args);
+	return left->varno == PRS2_OLD_VARNO && right->varno == PRS2_NEW_VARNO &&
+		left->varattno == status && right->varattno == status &&
+		left->varlevelsup == 0 && right->varlevelsup == 0;
+}
+
+/*
+ * True if the UPDATE triggers of orders are exactly the two lifecycle
+ * triggers, as the extension made them and enabled (in origin mode), so
+ * that doing their work is doing all an UPDATE would fire.
+ */
+static bool
+lifecycle_triggers_only(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+	AttrNumber	status = InvalidAttrNumber;
+	Oid			before = lifecycle_function("orders_before_update");
+	Oid			after = lifecycle_function("orders_after_update");
+	int			nbefore = 0;
+	int			nafter = 0;
+	int			i;
+
+	if (trigdesc == NULL || !OidIsValid(before) || !OidIsValid(after))
+		return false;
+	for (i = 0; i < RelationGetDescr(rel)->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), i);
+
+		if (!attr->attisdropped && strcmp(NameStr(attr->attname), "status") == 0)
+			status = attr->attnum;
+	}
+	for (i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *trig = &trigdesc->triggers[i];
+
+		if (!TRIGGER_FOR_UPDATE(trig->tgtype))
+			continue;
+		if (!TRIGGER_FOR_ROW(trig->tgtype) || trig->tgenabled != TRIGGER_FIRES_ON_ORIGIN ||
+			trig->tgisinternal || OidIsValid(trig->tgconstraint) || trig->tgdeferrable ||
+			trig->tgnargs != 0 || trig->tgnattr != 0 ||
+			trig->tgoldtable != NULL || trig->tgnewtable != NULL)
+			return false;
+		if (TRIGGER_FOR_BEFORE(trig->tgtype) && trig->tgfoid == before &&
+			trig->tgqual == NULL)
+			nbefore++;
+		else if (TRIGGER_FOR_AFTER(trig->tgtype) && trig->tgfoid == after &&
+				 is_status_changed(trig->tgqual, status))
+			nafter++;
+		else
+			return false;
+	}
+	return nbefore == 1 && nafter == 1;
+}
+
+/*
+ * True if the row in slot is the CREATED order order_id (at version
+ * expected, when has_expected): the WHERE clause of the UPDATE, checked
+ * again on a row version a concurrent update left.
+ */
+static bool
+transition_applies(DirectWrite *dw, TupleTableSlot *slot, const pg_uuid_t *order_id,
+				   bool has_expected, int32 expected)
+{
+	const AttrNumber *attnums = dw->table->attnums;
+	bool		isnull;
+	Datum		d;
+	text	   *status;
+
+	d = slot_getattr(slot, attnums[TC_ORDER_ID], &isnull);
+	if (isnull || memcmp(DatumGetUUIDP(d), order_id, UUID_LEN) != 0)
+		return false;
+	d = slot_getattr(slot, attnums[TC_STATUS], &isnull);
+	if (isnull)
+		return false;
+	status = DatumGetTextPP(d);
+	if (VARSIZE_ANY_EXHDR(status) != strlen(OM_STATUS_CREATED) ||
+		memcmp(VARDATA_ANY(status), OM_STATUS_CREATED, strlen(OM_STATUS_CREATED)) != 0)
+		return false;
+	if (has_expected)
+	{
+		d = slot_getattr(slot, attnums[TC_VERSION], &isnull);
+		if (isnull || DatumGetInt32(d) != expected)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Form in newslot the row the UPDATE and the BEFORE trigger make of the
+ * CREATED order in oldslot: the new status and reason, version + 1, the
+ * completion or cancellation time.
+ */
+static void
+form_transition(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslot,
+				const char *new_status, const char *reason)
+{
+	const AttrNumber *attnums = dw->table->attnums;
+	int			natts = oldslot->tts_tupleDescriptor->natts;
+	TimestampTz created_at;
+	TimestampTz now;
+
+	slot_getallattrs(oldslot);
+	ExecClearTuple(newslot);
+	memcpy(newslot->tts_values, oldslot->tts_values, sizeof(Datum) * natts);
+	memcpy(newslot->tts_isnull, oldslot->tts_isnull, sizeof(bool) * natts);
+
+	created_at = DatumGetTimestampTz(oldslot->tts_values[attnums[TC_CREATED_AT] - 1]);
+	now = transition_time(created_at);
+	newslot->tts_values[attnums[TC_STATUS] - 1] = CStringGetTextDatum(new_status);
+	newslot->tts_isnull[attnums[TC_STATUS] - 1] = false;
+	newslot->tts_values[attnums[TC_REASON] - 1] =
+		reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	newslot->tts_isnull[attnums[TC_REASON] - 1] = reason == NULL;
+	newslot->tts_values[attnums[TC_VERSION] - 1] =
+		Int32GetDatum(DatumGetInt32(oldslot->tts_values[attnums[TC_VERSION] - 1]) + 1);
+	newslot->tts_isnull[attnums[TC_VERSION] - 1] = false;
+	newslot->tts_values[attnums[TC_COMPLETED_AT] - 1] = TimestampTzGetDatum(now);
+	newslot->tts_isnull[attnums[TC_COMPLETED_AT] - 1] =
+		strcmp(new_status, OM_STATUS_COMPLETED) != 0;
+	newslot->tts_values[attnums[TC_CANCELLED_AT] - 1] = TimestampTzGetDatum(now);
+	newslot->tts_isnull[attnums[TC_CANCELLED_AT] - 1] =
+		strcmp(new_status, OM_STATUS_CANCELLED) != 0;
+	ExecStoreVirtualTuple(newslot);
+}
+
+/* A text value of the row in slot as a C string, or NULL. */
+static char *
+slot_text(TupleTableSlot *slot, AttrNumber attnum)
+{
+	return slot->tts_isnull[attnum - 1] ? NULL :
+		TextDatumGetCString(slot->tts_values[attnum - 1]);
+}
+
+/*
+ * The order in slot, as the event builder sees it (what
+ * store_order_from_tuple reads from the AFTER trigger's new row).
+ */
+static void
+transition_order_from_slot(DirectWrite *dw, TupleTableSlot *slot, StoredOrder *order)
+{
+	const AttrNumber *attnums = dw->table->attnums;
+	Datum	   *values = slot->tts_values;
+	static const int required[] = {TC_ORDER_ID, TC_CART_ID, TC_CUSTOMER_ID, TC_CURRENCY};
+	char	   *currency;
+	int			i;
+
+	slot_getallattrs(slot);
+	for (i = 0; i < (int) lengthof(required); i++)
+		if (slot->tts_isnull[attnums[required[i]] - 1])
+			elog(ERROR, "order row has no %s", transition_columns[required[i]].name);
+	order->order_id = *DatumGetUUIDP(values[attnums[TC_ORDER_ID] - 1]);
+	order->cart_id = *DatumGetUUIDP(values[attnums[TC_CART_ID] - 1]);
+	order->customer_id = *DatumGetUUIDP(values[attnums[TC_CUSTOMER_ID] - 1]);
+	order->status = slot_text(slot, attnums[TC_STATUS]);
+	order->version = DatumGetInt32(values[attnums[TC_VERSION] - 1]);
+	order->total = DatumGetInt64(values[attnums[TC_TOTAL] - 1]);
+	currency = slot_text(slot, attnums[TC_CURRENCY]);
+	strlcpy(order->currency, currency, sizeof(order->currency));
+	order->payment_authorization_id = slot_text(slot, attnums[TC_PAYMENT_AUTH]);
+	order->created_at = DatumGetTimestampTz(values[attnums[TC_CREATED_AT] - 1]);
+	order->completed = !slot->tts_isnull[attnums[TC_COMPLETED_AT] - 1];
+	order->completed_at = DatumGetTimestampTz(values[attnums[TC_COMPLETED_AT] - 1]);
+	order->cancelled = !slot->tts_isnull[attnums[TC_CANCELLED_AT] - 1];
+	order->cancelled_at = DatumGetTimestampTz(values[attnums[TC_CANCELLED_AT] - 1]);
+	order->cancellation_reason = slot_text(slot, attnums[TC_REASON]);
+	order->nlines = -1;
+	order->lines = NULL;
+}
+
+/*
+ * Move order_id from CREATED to new_status without the executor, and write
+ * its event, as the UPDATE of store_transition_order and the lifecycle
+ * triggers would; LIFECYCLE_USE_SQL if the table must be updated with SQL.
+ * The caller has checked the reason and is connected to SPI.
+ */
+LifecycleOutcome
+lifecycle_transition(const pg_uuid_t *order_id, const char *new_status,
+					 const char *reason, bool has_expected, int32 expected_version,
+					 int32 *new_version)
+{
+	DirectWrite dw;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	bool		found;
+	bool		moved = false;
+
+	if (!direct_begin(&direct_transitions, false, &dw))
+		return LIFECYCLE_USE_SQL;
+	oldslot = direct_slot(&dw);
+	newslot = direct_slot(&dw);
+
+	found = direct_fetch(&dw, UUIDPGetDatum(order_id), oldslot);
+	while (found && transition_applies(&dw, oldslot, order_id, has_expected,
+									   expected_version))
+	{
+		DirectUpdateResult result;
+
+		form_transition(&dw, oldslot, newslot, new_status, reason);
+		result = direct_update(&dw, oldslot, newslot);
+		if (result == DIRECT_UPDATED)
+			moved = true;
+		/* DIRECT_RECHECK: oldslot holds the latest version, locked; again */
+		if (result != DIRECT_RECHECK)
+			break;
+	}
+
+	if (moved)
+	{
+		StoredOrder order;
+		OrderEventKind kind;
+
+		transition_order_from_slot(&dw, newslot, &order);
+		if (!events_kind_for_status(order.status, &kind) || kind == OM_EVENT_CREATED)
+			elog(ERROR, "unexpected order transition to %s", order.status);
+		emit_as_owner(dw.rel, kind, &order);
+		*new_version = order.version;
+	}
+	direct_end(&dw);
+	return moved ? LIFECYCLE_MOVED : LIFECYCLE_NOT_MOVED;
 }

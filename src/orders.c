@@ -15,8 +15,10 @@
  * cancel_order and complete_order are a single UPDATE of a CREATED order;
  * the lifecycle triggers (lifecycle.c) check the transition, bump the
  * version, stamp the time and emit the event, exactly as they do for a
- * direct UPDATE.  When nothing was updated, a second look tells the
- * caller why: no such order, a final status, or another version.
+ * direct UPDATE.  When the orders table is as the extension made it,
+ * lifecycle_transition does the same without the executor.  When nothing
+ * was updated, a second look tells the caller why: no such order, a final
+ * status, or another version.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +35,7 @@
 #include "command.h"
 #include "events.h"
 #include "json_out.h"
+#include "lifecycle.h"
 #include "order_mgmt.h"
 #include "orders.h"
 #include "store.h"
@@ -181,8 +184,14 @@ transition_order(const pg_uuid_t *order_id, const char *new_status,
 	{
 		StoredOrder order;
 		char		id[UUID_TEXT_LEN + 1];
+		LifecycleOutcome outcome;
 
-		if (store_transition_order(order_id, new_status, reason,
+		outcome = lifecycle_transition(order_id, new_status, reason,
+									   has_expected, expected, &new_version);
+		if (outcome == LIFECYCLE_MOVED)
+			break;
+		if (outcome == LIFECYCLE_USE_SQL &&
+			store_transition_order(order_id, new_status, reason,
 								   has_expected, expected, &new_version))
 			break;
 

@@ -130,22 +130,22 @@ digest_to_bytea(const uint8 *digest)
 #define DIRECT_LINES_BATCH 64
 
 static const DirectColumn order_columns[] = {
-	{"order_id", UUIDOID}, {"cart_id", UUIDOID}, {"customer_id", UUIDOID},
-	{"status", TEXTOID}, {"total", INT8OID}, {"currency", TEXTOID},
-	{"payment_authorization_id", TEXTOID}, {"version", INT4OID},
-	{"created_at", TIMESTAMPTZOID}, {"command_digest", BYTEAOID}
+	{"order_id", UUIDOID, true}, {"cart_id", UUIDOID, true}, {"customer_id", UUIDOID, true},
+	{"status", TEXTOID, true}, {"total", INT8OID, true}, {"currency", TEXTOID, true},
+	{"payment_authorization_id", TEXTOID, true}, {"version", INT4OID, true},
+	{"created_at", TIMESTAMPTZOID, true}, {"command_digest", BYTEAOID, true}
 };
 
 static const DirectColumn line_columns[] = {
-	{"order_id", UUIDOID}, {"line_no", INT4OID}, {"product_id", UUIDOID},
-	{"quantity", INT4OID}, {"unit_price", INT8OID}
+	{"order_id", UUIDOID, true}, {"line_no", INT4OID, true}, {"product_id", UUIDOID, true},
+	{"quantity", INT4OID, true}, {"unit_price", INT8OID, true}
 };
 
 static const DirectColumn event_columns[] = {
-	{"id", UUIDOID}, {"aggregatetype", TEXTOID}, {"aggregateid", UUIDOID},
-	{"type", TEXTOID}, {"payload", JSONBOID}, {"order_version", INT4OID},
-	{"schema_version", TEXTOID}, {"occurred_at", TIMESTAMPTZOID},
-	{"xact_id", XID8OID}
+	{"id", UUIDOID, true}, {"aggregatetype", TEXTOID, true}, {"aggregateid", UUIDOID, true},
+	{"type", TEXTOID, true}, {"payload", JSONBOID, true}, {"order_version", INT4OID, true},
+	{"schema_version", TEXTOID, true}, {"occurred_at", TIMESTAMPTZOID, true},
+	{"xact_id", XID8OID, true}
 };
 
 static DirectTable direct_orders = {
@@ -409,7 +409,12 @@ store_insert_event(const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* Move a CREATED order to new_status; false if no row changed. */
+/*
+ * Move a CREATED order to new_status with the SQL UPDATE, the lifecycle
+ * triggers doing the rest; false if no row changed.  (cancel_order and
+ * complete_order use it when lifecycle_transition cannot do the same
+ * without the executor.)
+ */
 bool
 store_transition_order(const pg_uuid_t *order_id, const char *new_status,
 					   const char *reason, bool has_expected,

@@ -1,0 +1,36 @@
+/*-------------------------------------------------------------------------
+ *
+ * lifecycle.h
+ *	  The lifecycle rules: the triggers on the order tables, and the
+ *	  transition cancel_order and complete_order make without the executor.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef OM_LIFECYCLE_H
+#define OM_LIFECYCLE_H
+
+#include "postgres.h"
+
+#include "utils/uuid.h"
+
+/* what lifecycle_transition did */
+typedef enum LifecycleOutcome
+{
+	LIFECYCLE_MOVED,			/* the order moved, its event is written */
+	LIFECYCLE_NOT_MOVED,		/* no CREATED order (at that version) */
+	LIFECYCLE_USE_SQL			/* the table must be updated with SQL */
+} LifecycleOutcome;
+
+/*
+ * Move a CREATED order to new_status (when has_expected, only from
+ * expected_version), as the UPDATE of store_transition_order with the
+ * lifecycle triggers would, and set *new_version.
+ */
+extern LifecycleOutcome lifecycle_transition(const pg_uuid_t *order_id,
+											 const char *new_status,
+											 const char *reason,
+											 bool has_expected,
+											 int32 expected_version,
+											 int32 *new_version);
+
+#endif							/* OM_LIFECYCLE_H */
