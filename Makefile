@@ -25,11 +25,13 @@ DATA = sql/order_mgmt--1.0.0.sql sql/order_mgmt--1.0.0--1.1.0.sql \
 	sql/order_mgmt--1.1.0--1.2.0.sql
 PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
 
-# pg_regress suites in sql/ with results in expected/
-REGRESS = setup create_order create_order_errors lifecycle lifecycle_errors \
-	direct_dml get_order settings event_modes consumers security reports stats \
-	hostile_search_path install_refusal privileges direct_writes direct_transitions upgrade_settings
-REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/test.conf
+# pg_regress suites: test/sql/NAME.sql, expected output test/expected/NAME.out
+# (--inputdir=test; results/ and regression.diffs are written here, as usual).
+# setup (CREATE EXTENSION, and the list of every extension object) runs first;
+# every other suite in test/sql runs after it, in name order, and needs nothing
+# but setup.  One suite: make installcheck REGRESS='setup NAME'.
+REGRESS = setup $(sort $(filter-out setup,$(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql))))
+REGRESS_OPTS = --inputdir=test --temp-instance=tmp_check_regress --temp-config=test/test.conf
 
 # isolation specs in test/isolation/specs with results in test/isolation/expected
 ISOLATION = cancel_vs_complete create_same_cart read_during_transition consumer_no_skip \

@@ -17,8 +17,8 @@
 # builds the module there (ASan: -fsanitize=address,undefined -fno-wrapv), installs it into that
 # copy only, and replaces the copy's `postgres` with a wrapper that starts the real binary under the
 # checker (ASan: LD_PRELOAD of gcc's libasan; valgrind: valgrind --tool=memcheck).  Then, as
-# `postgres`, `make installcheck` (the Makefile's REGRESS and ISOLATION lists) against temporary
-# servers with jit = off.
+# `postgres`, `make installcheck` (the Makefile's REGRESS, every suite in test/sql, and its ISOLATION
+# list) against temporary servers with jit = off.
 #
 # A finding is: any ASan/UBSan report (in its own log file or in a server log), any valgrind error
 # outside scripts/valgrind.supp, a backend that died (crash restart), or a failing test.

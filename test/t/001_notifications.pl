@@ -17,84 +17,30 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use JSON::PP;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('notifications');
-$node->init;
 # the same settings as the pg_regress and isolation instances
-$node->append_conf('postgresql.conf',
-	slurp_file(dirname(__FILE__) . '/../test.conf'));
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
+my $node = start_node('notifications');
 
-my $json = JSON::PP->new;
-
-my $listener = $node->background_psql('postgres');
-$listener->query_safe(
-	'LISTEN order_created; LISTEN order_completed; LISTEN order_cancelled; '
-	  . 'LISTEN om_test_barrier');
+# the listener, on the order channels and om_test_barrier; $listener->received
+# is everything it received on the order channels since the last call, up
+# to a barrier: a list of { channel, raw, payload (decoded), pid }
+my $listener = OrderMgmt::Test::Listener->new($node, 'postgres');
 
 my $writer = $node->background_psql('postgres');
 my $writer_pid = $writer->query_safe('SELECT pg_backend_pid()');
 
-# the channel each event type is announced on
-my %channel_of = (
-	OrderCreated => 'order_created',
-	OrderCompleted => 'order_completed',
-	OrderCancelled => 'order_cancelled');
-
-# A CreateOrder v1.0.0 command for cart number $n (one line of $quantity).
+# A CreateOrder v1.0.0 command for cart number $n (one line of $quantity),
+# as an SQL literal.
 sub command
 {
 	my ($n, $quantity) = @_;
-	$quantity //= 1;
-	my $cart = sprintf('ca000000-0000-4000-8000-%012d', $n);
-	my $total = $quantity * 250;
-	return
-	    qq('{"cartId": "$cart", "customerId": "c0000000-0000-4000-8000-000000000001", )
-	  . qq("items": [{"productId": "b0000000-0000-4000-8000-000000000001", )
-	  . qq("quantity": $quantity, "unitPrice": 250}], )
-	  . qq("total": $total, "currency": "EUR"}');
-}
-
-# Everything the listener has received on the order channels since the last
-# call: a list of { channel, raw, payload (decoded), pid }.
-my $barrier = 0;
-
-sub received
-{
-	$barrier++;
-	$node->safe_psql('postgres', "NOTIFY om_test_barrier, 'barrier $barrier'");
-
-	my $output = '';
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	until ($output =~
-		  /^Asynchronous notification "om_test_barrier" with payload "barrier $barrier" /m)
-	{
-		die "barrier $barrier did not arrive; listener printed:\n$output"
-		  if time() > $deadline;
-		usleep(50_000) if $output ne '';
-		$output .= $listener->query_safe('SELECT 1') . "\n";
-	}
-
-	my @got;
-	for my $line (split /\n/, $output)
-	{
-		next
-		  unless $line =~
-		  /^Asynchronous notification "([^"]*)"(?: with payload "(.*)")? received from server process with PID (\d+)\.$/;
-		my ($channel, $raw, $pid) = ($1, $2 // '', $3);
-		next if $channel eq 'om_test_barrier';
-		my $payload = eval { $json->decode($raw) };
-		push @got,
-		  { channel => $channel, raw => $raw, payload => $payload, pid => $pid };
-	}
-	return @got;
+	return sql_literal(order_command($n, quantity => $quantity));
 }
 
 # Check that notification $n announces the outbox event of $type for order
@@ -104,28 +50,10 @@ sub is_announcement_of
 {
 	my ($n, $type, $order_id, $what) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-
-	my ($id, $aggregateid, $event_type, $position) = split /\|/,
-	  $node->safe_psql('postgres',
-		"SELECT id, aggregateid, type, position FROM order_mgmt.outbox "
-		  . "WHERE aggregateid = '$order_id' AND type = '$type'");
-
-	is($n->{channel}, $channel_of{$type}, "$what: channel is $channel_of{$type}");
-	is($n->{pid}, $writer_pid, "$what: sent by the writer's backend");
-	ok(defined $n->{payload} && ref $n->{payload} eq 'HASH',
-		"$what: payload is a JSON object")
-	  or diag("payload: $n->{raw}");
-	is( join(',', sort keys %{ $n->{payload} // {} }),
-		'eventId,orderId,position,type',
-		"$what: payload has only eventId, orderId, type and position");
-	is($n->{payload}{eventId}, $id, "$what: eventId is the outbox row's id");
-	is($n->{payload}{orderId}, $aggregateid,
-		"$what: orderId is the outbox row's aggregateid");
-	is($n->{payload}{orderId}, $order_id, "$what: orderId is the order's id");
-	is($n->{payload}{type}, $event_type, "$what: type is the outbox row's type");
-	like($n->{raw}, qr/"position":\d+[,}]/, "$what: position is a JSON number");
-	is($n->{payload}{position}, $position,
-		"$what: position is the outbox row's position");
+	announcement_ok($node, $n, $type, $order_id, $what,
+		pid => $writer_pid,
+		sender => "the writer's backend",
+		json_object => 1);
 	return;
 }
 
@@ -148,13 +76,13 @@ sub status_of
 my @got;
 
 # nothing is pending before the first change
-@got = received();
+@got = $listener->received;
 is(scalar @got, 0, 'no notification before any change');
 
 # A committed create_order notifies order_created once.
 my $order1 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(1) . ')');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'committed create_order: exactly one notification');
 is_announcement_of($got[0], 'OrderCreated', $order1, 'create_order');
 
@@ -162,27 +90,27 @@ is_announcement_of($got[0], 'OrderCreated', $order1, 'create_order');
 my $replayed = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(1) . ')');
 is($replayed, $order1, 'replayed create_order returns the same order id');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 0, 'replayed create_order: no notification');
 is(events_of($order1), 1, 'replayed create_order: still one event');
 
 # complete_order notifies order_completed.
 my $order2 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(2) . ')');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'second order: one notification');
 is_announcement_of($got[0], 'OrderCreated', $order2, 'second create_order');
 
 is($writer->query_safe("SELECT order_mgmt.complete_order('$order2')"),
 	2, 'complete_order returns version 2');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'complete_order: exactly one notification');
 is_announcement_of($got[0], 'OrderCompleted', $order2, 'complete_order');
 
 # cancel_order notifies order_cancelled.
 is($writer->query_safe("SELECT order_mgmt.cancel_order('$order1', 'FRAUD')"),
 	2, 'cancel_order returns version 2');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'cancel_order: exactly one notification');
 is_announcement_of($got[0], 'OrderCancelled', $order1, 'cancel_order');
 
@@ -191,7 +119,7 @@ $writer->query_safe('BEGIN');
 my $order3 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(3) . ')');
 $writer->query_safe('ROLLBACK');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 0, 'rolled-back create_order: no notification');
 is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM order_mgmt.orders WHERE order_id = '$order3'"),
@@ -201,7 +129,7 @@ is( $node->safe_psql('postgres',
 # A rolled-back cancel_order notifies nobody.
 my $order4 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(4) . ')');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'fourth order: one notification');
 is_announcement_of($got[0], 'OrderCreated', $order4, 'fourth create_order');
 
@@ -209,7 +137,7 @@ $writer->query_safe('BEGIN');
 $writer->query_safe(
 	"SELECT order_mgmt.cancel_order('$order4', 'CUSTOMER_REQUESTED')");
 $writer->query_safe('ROLLBACK');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 0, 'rolled-back cancel_order: no notification');
 is(status_of($order4), 'CREATED v1', 'rolled-back cancel_order: order unchanged');
 is(events_of($order4), 1, 'rolled-back cancel_order: no event');
@@ -224,7 +152,7 @@ $writer->query_safe('ROLLBACK TO SAVEPOINT before_order');
 my $order6 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(6) . ')');
 $writer->query_safe('COMMIT');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'savepoint rolled back: only the kept order notifies');
 is_announcement_of($got[0], 'OrderCreated', $order6,
 	'create_order after a rolled-back savepoint');
@@ -235,10 +163,10 @@ $writer->query_safe('BEGIN');
 my $order7 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(7) . ')');
 $writer->query_safe("SELECT order_mgmt.complete_order('$order7')");
-@got = received();
+@got = $listener->received;
 is(scalar @got, 0, 'nothing is announced before the commit');
 $writer->query_safe('COMMIT');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 2, 'create and complete in one transaction: two notifications');
 is_announcement_of($got[0], 'OrderCreated', $order7, 'first of a transaction');
 is_announcement_of($got[1], 'OrderCompleted', $order7,
@@ -247,11 +175,11 @@ is_announcement_of($got[1], 'OrderCompleted', $order7,
 # A direct UPDATE to CANCELLED is announced like cancel_order.
 my $order8 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(8) . ')');
-received();
+$listener->received;
 $writer->query_safe(
 	"UPDATE order_mgmt.orders SET status = 'CANCELLED', "
 	  . "cancellation_reason = 'OUT_OF_STOCK' WHERE order_id = '$order8'");
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'direct UPDATE to CANCELLED: exactly one notification');
 is_announcement_of($got[0], 'OrderCancelled', $order8, 'direct UPDATE');
 
@@ -261,14 +189,14 @@ $writer->query_safe('SET order_mgmt.notifications = off');
 my $order9 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(9) . ')');
 $writer->query_safe("SELECT order_mgmt.complete_order('$order9')");
-@got = received();
+@got = $listener->received;
 is(scalar @got, 0, 'notifications off (SET): no notification');
 is(events_of($order9), 2, 'notifications off (SET): both events written');
 $writer->query_safe('RESET order_mgmt.notifications');
 
 my $order10 = $writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(10) . ')');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'notifications back on after RESET');
 is_announcement_of($got[0], 'OrderCreated', $order10, 'after RESET');
 
@@ -284,7 +212,7 @@ $node->poll_query_until('postgres',
   or die 'order_mgmt.notifications = off was not picked up';
 my $order11 = $node->safe_psql('postgres',
 	'SELECT order_mgmt.create_order(' . command(11) . ')');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 0, 'notifications off (ALTER SYSTEM): no notification');
 is(events_of($order11), 1, 'notifications off (ALTER SYSTEM): event written');
 
@@ -297,7 +225,7 @@ $node->poll_query_until('postgres',
   or die 'the default order_mgmt.notifications = worker was not picked up';
 my $order12 = $node->safe_psql('postgres',
 	'SELECT order_mgmt.create_order(' . command(12) . ')');
-@got = received();
+@got = $listener->received;
 is(scalar @got, 1, 'notifications on again after ALTER SYSTEM RESET');
 is($got[0]{channel}, 'order_created', 'after ALTER SYSTEM RESET: order_created');
 is($got[0]{payload}{orderId}, $order12, 'after ALTER SYSTEM RESET: the new order');

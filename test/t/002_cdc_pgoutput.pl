@@ -31,29 +31,22 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $test_conf = slurp_file(dirname(__FILE__) . '/../test.conf');
-
-my $publisher = PostgreSQL::Test::Cluster->new('publisher');
-$publisher->init;
-# the same settings as the pg_regress and isolation instances
-# (wal_level = logical among them)
-$publisher->append_conf('postgresql.conf', $test_conf);
-$publisher->start;
-
-my $subscriber = PostgreSQL::Test::Cluster->new('subscriber');
-$subscriber->init;
-$subscriber->append_conf('postgresql.conf', $test_conf);
-$subscriber->start;
+# Both with the same settings as the pg_regress and isolation instances
+# (wal_level = logical among them) and the extension: on the subscriber so
+# that order_mgmt.outbox exists with the publisher's shape.
+my $publisher = start_node('publisher');
+my $subscriber = start_node('subscriber');
 
 my $subname = 'order_mgmt_sub';
 
 # The publisher: the extension and the publication, as the README has them.
-$publisher->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
 $publisher->safe_psql('postgres',
 	"CREATE PUBLICATION order_mgmt_events FOR TABLE order_mgmt.outbox "
 	  . "WITH (publish = 'insert')");
@@ -64,7 +57,6 @@ $publisher->safe_psql('postgres',
 # fires in the apply and table-sync workers too, and notes each event id in
 # the order the inserts reach the subscriber, and the
 # session_replication_role it ran under.
-$subscriber->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
 $subscriber->safe_psql(
 	'postgres', q{
 CREATE SEQUENCE public.arrival_seq;
@@ -98,25 +90,8 @@ is( $subscriber->safe_psql(
 	'subscriber: the extension triggers are untouched, only record_arrival fires ALWAYS'
 );
 
-# A CreateOrder v1.0.0 command for cart number $n (one line of $quantity).
-sub command
-{
-	my ($n, $quantity) = @_;
-	$quantity //= 1;
-	my $cart = sprintf('ca000000-0000-4000-8000-%012d', $n);
-	my $total = $quantity * 250;
-	return
-	    qq('{"cartId": "$cart", "customerId": "c0000000-0000-4000-8000-000000000001", )
-	  . qq("items": [{"productId": "b0000000-0000-4000-8000-000000000001", )
-	  . qq("quantity": $quantity, "unitPrice": 250}], )
-	  . qq("total": $total, "currency": "EUR"}');
-}
-
-sub create_order_sql
-{
-	my ($n) = @_;
-	return 'SELECT order_mgmt.create_order(' . command($n) . ')';
-}
+# (create_order_sql($n), from OrderMgmt::Test, is the SQL that creates the
+# order of cart number $n.)
 
 # The publisher's commit order: event ids, in the order their transactions
 # committed (within a transaction, in position order).  committed() is

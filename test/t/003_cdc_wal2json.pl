@@ -48,46 +48,26 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
 use JSON::PP;
-use POSIX qw(WNOHANG);
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 
 my $slot = 'order_mgmt_wal2json';
-my @wal2json_options = (
-	'format-version=2', 'add-tables=order_mgmt.outbox',
-	'actions=insert', 'include-xids=1',
-	'include-lsn=1');
+my @wal2json_options = wal2json_options('include-lsn=1');
 
 # the outbox columns, in table order
 my @outbox_columns = qw(position id aggregatetype aggregateid type payload
   order_version schema_version occurred_at xact_id);
 
-# pg_recvlogical processes this test started and has not reaped yet
-my %recvlogical;
-
-# Whatever happens, no pg_recvlogical outlives the test.
-END
-{
-	for my $pid (keys %recvlogical)
-	{
-		kill 'KILL', $pid;
-		waitpid($pid, 0);
-	}
-}
-
-my $node = PostgreSQL::Test::Cluster->new('cdc_wal2json');
-$node->init;
 # the same settings as the pg_regress and isolation instances (wal_level =
-# logical, and wal2json allowed as an output plugin)
-$node->append_conf('postgresql.conf',
-	slurp_file(dirname(__FILE__) . '/../test.conf'));
-$node->start;
-$node->safe_psql('postgres',
-	'CREATE EXTENSION order_mgmt; CREATE TABLE om_test_barrier (n integer)');
+# logical, and wal2json allowed as an output plugin); pg_recvlogical runs
+# as a child of OrderMgmt::Test's spawn, so none outlives the test
+my $node = start_node('cdc_wal2json');
+$node->safe_psql('postgres', 'CREATE TABLE om_test_barrier (n integer)');
 
 my $json = JSON::PP->new->canonical;
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
@@ -105,15 +85,12 @@ is( $node->safe_psql('postgres',
 	'wal2json logical',
 	'the slot is a logical slot of wal2json');
 
-# A CreateOrder v1.0.0 command for cart number $n.
+# A CreateOrder v1.0.0 command for cart number $n (two of the default
+# product), as an SQL literal.
 sub command
 {
 	my ($n) = @_;
-	my $cart = sprintf('ca000000-0000-4000-8000-%012d', $n);
-	return
-	    qq('{"cartId": "$cart", "customerId": "c0000000-0000-4000-8000-000000000001", )
-	  . qq("items": [{"productId": "b0000000-0000-4000-8000-000000000001", )
-	  . qq("quantity": 2, "unitPrice": 250}], "total": 500, "currency": "EUR"}');
+	return sql_literal(order_command($n, quantity => 2));
 }
 
 sub create_order
@@ -145,76 +122,28 @@ sub confirmed_flush
 sub wait_confirmed
 {
 	my ($lsn) = @_;
-	$node->poll_query_until('postgres',
+	wait_for_query($node, 'postgres',
 		"SELECT confirmed_flush_lsn >= '$lsn' FROM pg_replication_slots "
-		  . "WHERE slot_name = '$slot'")
-	  or die "the slot did not confirm $lsn";
+		  . "WHERE slot_name = '$slot'",
+		"the slot did not confirm $lsn");
 	return;
 }
 
 sub wait_slot_inactive
 {
-	$node->poll_query_until('postgres',
-		"SELECT NOT active FROM pg_replication_slots WHERE slot_name = '$slot'")
-	  or die "slot $slot stayed active";
+	wait_for_query($node, 'postgres',
+		"SELECT NOT active FROM pg_replication_slots WHERE slot_name = '$slot'",
+		"slot $slot stayed active");
 	return;
 }
 
 # Start pg_recvlogical on the slot, writing the stream to $file; its own
-# messages (-v) go to $file.log.
-sub start_recvlogical
+# messages (-v) go to $file.log.  (reap($pid, $signal) waits for it to exit,
+# file_lines($file) are the complete lines it has written so far.)
+sub start_recvlogical_on_slot
 {
 	my ($file) = @_;
-	my @cmd = (
-		'pg_recvlogical', '-d', $node->connstr('postgres'),
-		'--slot', $slot, '--start', '--no-loop', '-v',
-		'--fsync-interval', '1', '--status-interval', '1', '-f', $file,
-		map { ('-o', $_) } @wal2json_options);
-	note "running: @cmd";
-	my $pid = fork();
-	die "fork failed: $!" unless defined $pid;
-	if ($pid == 0)
-	{
-		open(STDIN, '<', '/dev/null') or POSIX::_exit(126);
-		open(STDOUT, '>>', "$file.log") or POSIX::_exit(126);
-		open(STDERR, '>&', \*STDOUT) or POSIX::_exit(126);
-		exec(@cmd) or POSIX::_exit(127);
-	}
-	$recvlogical{$pid} = $file;
-	return $pid;
-}
-
-# Wait (bounded) for pg_recvlogical $pid to exit, after sending it $signal
-# if given; returns its wait status.
-sub reap_recvlogical
-{
-	my ($pid, $signal) = @_;
-	kill $signal, $pid if defined $signal;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (waitpid($pid, WNOHANG) == 0)
-	{
-		if (time() > $deadline)
-		{
-			kill 'KILL', $pid;
-			waitpid($pid, 0);
-			delete $recvlogical{$pid};
-			die "pg_recvlogical $pid did not exit";
-		}
-		usleep(20_000);
-	}
-	my $status = $?;
-	delete $recvlogical{$pid};
-	return $status;
-}
-
-# The complete lines pg_recvlogical has written to $file so far.
-sub stream_lines
-{
-	my ($file) = @_;
-	return () unless -e $file;
-	my $text = slurp_file($file);
-	$text =~ s/[^\n]*\z//;    # a line still being written
-	return split /\n/, $text;
+	return start_recvlogical($node, $slot, $file, @wal2json_options);
 }
 
 # Parse the lines of one pg_recvlogical run into transactions:
@@ -274,8 +203,7 @@ sub parse_stream
 			my @names = map { $_->{name} } @{ $rec->{columns} // [] };
 			push @problems, "row does not have the outbox columns: $line"
 			  unless "@names" eq "@outbox_columns";
-			push @{ $cur->{events} },
-			  { map { $_->{name} => $_->{value} } @{ $rec->{columns} // [] } };
+			push @{ $cur->{events} }, wal2json_row($rec);
 		}
 		else
 		{
@@ -287,35 +215,10 @@ sub parse_stream
 
 # Commit a barrier and wait until pg_recvlogical $pid has written its C line
 # to $file; returns the barrier's xid and the LSN after its commit.
-my $barrier = 0;
-
 sub barrier
 {
 	my ($pid, $file) = @_;
-	$barrier++;
-	my $xid = $node->safe_psql('postgres',
-		"INSERT INTO om_test_barrier VALUES ($barrier) "
-		  . 'RETURNING pg_current_xact_id()::xid');
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (1)
-	{
-		for my $line (reverse stream_lines($file))
-		{
-			my $rec = eval { $json->decode($line) } or next;
-			return ($xid, $rec->{nextlsn})
-			  if ($rec->{action} // '') eq 'C' && ($rec->{xid} // '') eq $xid;
-		}
-		if (waitpid($pid, WNOHANG) != 0)
-		{
-			delete $recvlogical{$pid};
-			die "pg_recvlogical exited before barrier $barrier (xid $xid):\n"
-			  . slurp_file("$file.log");
-		}
-		die "barrier $barrier (xid $xid) did not arrive; log:\n"
-		  . slurp_file("$file.log")
-		  if time() > $deadline;
-		usleep(20_000);
-	}
+	return cdc_barrier($node, $pid, $file);
 }
 
 # What the test expects: the transactions that wrote events, in commit
@@ -345,7 +248,7 @@ sub consume_run
 	my ($what, $file, $confirmed) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 
-	my ($txns, $problems) = parse_stream(stream_lines($file));
+	my ($txns, $problems) = parse_stream(file_lines($file));
 	is_deeply($problems, [],
 		"$what: only B, C and outbox insert lines, well nested")
 	  or diag(join("\n", @$problems));
@@ -529,7 +432,7 @@ my (@order, $pid, $file, $confirmed);
 
 $file = "$tempdir/run1.jsonl";
 $confirmed = confirmed_flush();
-$pid = start_recvlogical($file);
+$pid = start_recvlogical_on_slot($file);
 
 # created, completed, cancelled
 $order[1] = create_order(1);
@@ -588,7 +491,7 @@ cmp_ok($position6, '<', $position7,
 my ($barrier_xid, $barrier_end) = barrier($pid, $file);
 # everything received so far is confirmed before pg_recvlogical stops
 wait_confirmed($barrier_end);
-is(reap_recvlogical($pid, 'INT'), 0, 'pg_recvlogical stops cleanly on SIGINT');
+is(reap($pid, 'INT'), 0, 'pg_recvlogical stops cleanly on SIGINT');
 my $run1 = consume_run('run 1', $file, $confirmed);
 check_processed('run 1');
 
@@ -644,14 +547,10 @@ cmp_ok($confirmed, '<=', $confirmed_at_stop,
 # The SQL interface shows the pending events, and consumes nothing.
 my @peeked = map { $_->{id} } map {
 	my $rec = $json->decode($_);
-	$rec->{action} eq 'I'
-	  ? { map { $_->{name} => $_->{value} } @{ $rec->{columns} } }
-	  : ()
-  } split /\n/,
-  $node->safe_psql(
-	'postgres', qq{
-	SELECT data FROM pg_logical_slot_peek_changes('$slot', NULL, NULL,
-		'format-version', '2', 'add-tables', 'order_mgmt.outbox')});
+	$rec->{action} eq 'I' ? wal2json_row($rec) : ()
+  } slot_changes($node, $slot,
+	peek => 1,
+	options => [ 'format-version', '2', 'add-tables', 'order_mgmt.outbox' ]);
 is(confirmed_flush(), $confirmed, 'peeking does not move the slot');
 my @made_offline = split /\n/,
   $node->safe_psql('postgres',
@@ -662,12 +561,12 @@ is_deeply([ @peeked[ -3 .. -1 ] ],
 	'pg_logical_slot_peek_changes shows the events made while no consumer ran');
 
 $file = "$tempdir/run2.jsonl";
-$pid = start_recvlogical($file);
+$pid = start_recvlogical_on_slot($file);
 # an order made while the restarted pg_recvlogical streams
 $order[10] = create_order(10);
 push @expected_txns, [ [ $order[10], 'OrderCreated' ] ];
 barrier($pid, $file);
-is(reap_recvlogical($pid, 'INT'), 0, 'pg_recvlogical stops cleanly again');
+is(reap($pid, 'INT'), 0, 'pg_recvlogical stops cleanly again');
 my $run2 = consume_run('run 2 (after a clean restart)', $file, $confirmed);
 check_processed('run 2 (after a clean restart)');
 my @run2_ids = event_ids($run2);
@@ -682,7 +581,7 @@ is_deeply([ @run2_ids[ 0 .. $#run2_ids - 1 ] ],
 wait_slot_inactive();
 $confirmed = confirmed_flush();
 $file = "$tempdir/run3.jsonl";
-$pid = start_recvlogical($file);
+$pid = start_recvlogical_on_slot($file);
 # A checkpoint logs the running transactions, which lets the slot's
 # restart_lsn advance, and PostgreSQL 15 writes a slot's confirmed_flush_lsn
 # to disk only when its restart_lsn or catalog_xmin moves: so the crash
@@ -701,7 +600,7 @@ $node->safe_psql('postgres',
 	"SELECT order_mgmt.cancel_order('$order[9]', 'FRAUD')");
 push @expected_txns, [ [ $order[9], 'OrderCancelled' ] ];
 $node->stop('immediate');
-isnt(reap_recvlogical($pid), 0,
+isnt(reap($pid), 0,
 	'pg_recvlogical --no-loop exits with an error when the server crashes');
 
 $node->start;
@@ -711,11 +610,11 @@ note sprintf(
 	'confirmed_flush_lsn: at least %s before the crash, %X/%X after it',
 	$confirmed_before_crash, $confirmed >> 32, $confirmed & 0xFFFFFFFF);
 $file = "$tempdir/run4.jsonl";
-$pid = start_recvlogical($file);
+$pid = start_recvlogical_on_slot($file);
 $order[13] = create_order(13);
 push @expected_txns, [ [ $order[13], 'OrderCreated' ] ];
 barrier($pid, $file);
-is(reap_recvlogical($pid, 'INT'), 0, 'pg_recvlogical stops cleanly at the end');
+is(reap($pid, 'INT'), 0, 'pg_recvlogical stops cleanly at the end');
 consume_run('run 4 (after the crash)', $file, $confirmed);
 check_processed('run 4 (after the crash)');
 

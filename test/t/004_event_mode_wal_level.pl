@@ -9,26 +9,28 @@
 use strict;
 use warnings;
 
-use JSON::PP;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('replica_wal');
-$node->init;
-$node->append_conf('postgresql.conf', "wal_level = replica\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
+# not test/test.conf: this server runs at wal_level = replica
+my $node = start_node('replica_wal', test_conf => 0, conf => "wal_level = replica\n");
 
-# A CreateOrder command for cart number $n.
+# A CreateOrder command for cart number $n, as an SQL literal.
 sub command
 {
 	my ($n) = @_;
-	my $cart = sprintf('d4000000-0000-4000-8000-%012d', $n);
-	return
-	    qq('{"cartId": "$cart", "customerId": "c4000000-0000-4000-8000-000000000001", )
-	  . qq("items": [{"productId": "a4000000-0000-4000-8000-000000000001", "quantity": 1, "unitPrice": 700}], )
-	  . qq("total": 700, "currency": "USD"}');
+	return sql_literal(
+		order_command(
+			$n,
+			cart_prefix => 'd4000000',
+			customer => 'c4000000-0000-4000-8000-000000000001',
+			product => 'a4000000-0000-4000-8000-000000000001',
+			unit_price => 700,
+			currency => 'USD'));
 }
 
 # counts of orders and events
@@ -85,21 +87,15 @@ is(counts(), '2/2', 'its outbox row was written');
 # with a slot, a message-only event is written and notifies, without a position
 $node->safe_psql('postgres',
 	"SELECT pg_create_logical_replication_slot('order_mgmt_test', 'test_decoding')");
-my $listener = $node->background_psql('postgres');
-$listener->query_safe('LISTEN order_cancelled');
+my $listener = OrderMgmt::Test::Listener->new($node, 'postgres', channels => ['order_cancelled']);
 $node->safe_psql('postgres',
 	"SET order_mgmt.event_mode = message; SELECT order_mgmt.cancel_order('$order', 'FRAUD')");
-my $seen = '';
-foreach my $try (1 .. 100)
-{
-	$seen .= $listener->query_safe('SELECT 1') . "\n" . $listener->{stdout};
-	last if $seen =~ /Asynchronous notification "order_cancelled"/;
-	select(undef, undef, undef, 0.05);
-}
 # psql prints notifications on stdout after a query
-my ($payload) = $seen =~ /Asynchronous notification "order_cancelled" with payload "(.*)" received/;
-ok(defined $payload, 'the listener received order_cancelled');
-my $note = JSON::PP->new->decode($payload // '{}');
+my ($heard) = grep { $_->{channel} eq 'order_cancelled' }
+  parse_notifications(
+	$listener->wait_for(qr/Asynchronous notification "order_cancelled"/, nodie => 1));
+ok(defined $heard, 'the listener received order_cancelled');
+my $note = defined $heard ? $heard->{payload} // {} : {};
 is_deeply([ sort keys %$note ], [ 'eventId', 'orderId', 'type' ],
 	'a message-only event is announced without a position');
 is($note->{orderId}, $order, 'the notification names the order');

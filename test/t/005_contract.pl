@@ -37,17 +37,18 @@
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use File::Basename qw(basename dirname);
+use File::Basename qw(basename);
 use File::Copy qw(copy);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
 use IPC::Run;
 use JSON::PP;
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 
-my $tree = abs_path(dirname(__FILE__) . '/../..');
+my $tree = tree_path();
 my $validator = "$tree/test/contract/validate.js";
 
 if (!-d "$tree/test/contract/node_modules" && !$ENV{CI})
@@ -191,13 +192,8 @@ for my $m (@mutations)
 	like($output, $expect, "facts check: $schema with $what is named") or diag($output);
 }
 
-my $node = PostgreSQL::Test::Cluster->new('contract');
-$node->init;
 # the same settings as the pg_regress and isolation instances
-$node->append_conf('postgresql.conf',
-	slurp_file(dirname(__FILE__) . '/../test.conf'));
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
+my $node = start_node('contract');
 
 # message mode needs a logical slot on the database: the consumer's, which
 # this test reads at the end (wal2json shows messages as JSON)
@@ -206,41 +202,11 @@ $node->safe_psql('postgres',
 
 # ---------------------------------------------------------------- listener
 
-my $listener = $node->background_psql('postgres');
-$listener->query_safe(
-	'LISTEN order_created; LISTEN order_completed; LISTEN order_cancelled; '
-	  . 'LISTEN om_test_barrier');
-
-# Everything the listener has received on the order channels so far: a list
-# of { channel, raw }.  A barrier notification, committed after every change,
-# proves all earlier notifications have been printed (see 001).
-my $barrier = 0;
-
-sub received
-{
-	$barrier++;
-	$node->safe_psql('postgres', "NOTIFY om_test_barrier, 'barrier $barrier'");
-	my $out = '';
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	until ($out =~
-		  /^Asynchronous notification "om_test_barrier" with payload "barrier $barrier" /m)
-	{
-		die "barrier $barrier did not arrive; listener printed:\n$out"
-		  if time() > $deadline;
-		usleep(50_000) if $out ne '';
-		$out .= $listener->query_safe('SELECT 1') . "\n";
-	}
-	my @got;
-	for my $line (split /\n/, $out)
-	{
-		next
-		  unless $line =~
-		  /^Asynchronous notification "([^"]*)"(?: with payload "(.*)")? received from server process with PID \d+\.$/;
-		next if $1 eq 'om_test_barrier';
-		push @got, { channel => $1, raw => $2 // '' };
-	}
-	return @got;
-}
+# $listener->received: everything the listener has received on the order
+# channels so far, a list of { channel, raw, ... }.  A barrier notification,
+# committed after every change, proves all earlier notifications have been
+# printed (see 001).
+my $listener = OrderMgmt::Test::Listener->new($node, 'postgres');
 
 # ---------------------------------------------------------------- workload
 
@@ -265,22 +231,13 @@ sub sample_raw
 sub command
 {
 	my ($n, $lines, $currency, $payment) = @_;
-	my $total = 0;
-	my @items;
-	for my $l (@$lines)
-	{
-		$total += $l->[1] * $l->[2];
-		push @items,
-		  sprintf(
-			'{"productId": "b5000000-0000-4000-8000-%012d", "quantity": %d, "unitPrice": %d}',
-			@$l);
-	}
-	return
-	    sprintf('{"cartId": "c5000000-0000-4000-8000-%012d", ', $n)
-	  . '"customerId": "a5000000-0000-4000-8000-000000000001", '
-	  . '"items": [' . join(', ', @items) . '], '
-	  . qq("total": $total, "currency": "$currency")
-	  . (defined $payment ? qq(, "paymentAuthorizationId": "$payment") : '') . '}';
+	return order_command(
+		$n,
+		cart_prefix => 'c5000000',
+		customer => 'a5000000-0000-4000-8000-000000000001',
+		items => [ map { [ numbered_uuid('b5000000', $_->[0]), $_->[1], $_->[2] ] } @$lines ],
+		currency => $currency,
+		payment => $payment);
 }
 
 # Runs $sql in event mode $mode, in a session of its own.
@@ -380,7 +337,7 @@ is($node->safe_psql('postgres',
 
 # ---------------------------------------------------------------- notifications
 
-my @notes = received();
+my @notes = $listener->received;
 is(scalar @notes, $events, "the listener received one notification per event ($events)");
 my %channel_of = (
 	OrderCreated => 'order_created',
@@ -424,10 +381,8 @@ for my $i (0 .. $#rows)
 
 # ---------------------------------------------------------------- messages
 
-my @changes = split /\n/,
-  $node->safe_psql('postgres',
-	"SELECT data FROM pg_logical_slot_get_changes('contract_events', NULL, NULL, "
-	  . "'format-version', '2', 'add-tables', 'order_mgmt.outbox')");
+my @changes = slot_changes($node, 'contract_events',
+	options => [ 'format-version', '2', 'add-tables', 'order_mgmt.outbox' ]);
 my (@messages, $inserts);
 for my $c (@changes)
 {

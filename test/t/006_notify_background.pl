@@ -30,52 +30,34 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use JSON::PP;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-my $test_conf = slurp_file(dirname(__FILE__) . '/../test.conf');
 my $queue_size = 64;
 
-my $node = PostgreSQL::Test::Cluster->new('notify_background');
-$node->init;
 # the same settings as the pg_regress and isolation instances, plus the
 # preload (1.1.0's order_mgmt.worker_databases is ignored, with a log line)
-$node->append_conf('postgresql.conf', $test_conf);
-$node->append_conf(
-	'postgresql.conf', qq(
-shared_preload_libraries = 'order_mgmt'
+my $node = start_node(
+	'notify_background',
+	preload => 1,
+	conf => qq(
 order_mgmt.worker_databases = 'postgres'
 order_mgmt.notify_queue_size = $queue_size
 order_mgmt.max_databases = 2
 restart_after_crash = on
 ));
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
 
-my $json = JSON::PP->new;
-
-# the channel each event type is announced on
-my %channel_of = (
-	OrderCreated => 'order_created',
-	OrderCompleted => 'order_completed',
-	OrderCancelled => 'order_cancelled');
-
-# A CreateOrder v1.0.0 command for cart number $n (one line of $quantity).
+# A CreateOrder v1.0.0 command for cart number $n (one line of $quantity),
+# as an SQL literal.
 sub command
 {
 	my ($n, $quantity) = @_;
-	$quantity //= 1;
-	my $cart = sprintf('ca000000-0000-4000-8000-%012d', $n);
-	my $total = $quantity * 250;
-	return
-	    qq('{"cartId": "$cart", "customerId": "c0000000-0000-4000-8000-000000000001", )
-	  . qq("items": [{"productId": "b0000000-0000-4000-8000-000000000001", )
-	  . qq("quantity": $quantity, "unitPrice": 250}], )
-	  . qq("total": $total, "currency": "EUR"}');
+	return sql_literal(order_command($n, quantity => $quantity));
 }
 
 # The PID of the notify worker of database postgres, once it runs (and is
@@ -83,30 +65,17 @@ sub command
 sub worker_pid
 {
 	my ($old_pid) = @_;
-	my $not_old = defined $old_pid ? "AND pid <> $old_pid" : '';
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity "
-		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = 'postgres' $not_old"
-	) or die 'the notify worker did not start';
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity "
-		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = 'postgres'"
-	);
+	return notify_worker_pid($node, 'postgres', $old_pid);
 }
 
 my ($listener, $writer, $writer_pid, $worker);
-my $leftover = '';
 
 # A listener on the three order channels and the barrier channel, and a writer.
 sub connect_sessions
 {
-	$listener = $node->background_psql('postgres');
-	$listener->query_safe(
-		'LISTEN order_created; LISTEN order_completed; LISTEN order_cancelled; '
-		  . 'LISTEN om_test_barrier');
+	$listener = OrderMgmt::Test::Listener->new($node, 'postgres');
 	$writer = $node->background_psql('postgres');
 	$writer_pid = $writer->query_safe('SELECT pg_backend_pid()');
-	$leftover = '';
 	return;
 }
 
@@ -114,66 +83,22 @@ connect_sessions();
 $worker = worker_pid();
 isnt($worker, $writer_pid, 'the notify worker is a process of its own');
 
-# Parse psql's notification lines into { channel, raw, payload, pid }.
-sub parse_notifications
-{
-	my ($output) = @_;
-	my @got;
-	for my $line (split /\n/, $output)
-	{
-		next
-		  unless $line =~
-		  /^Asynchronous notification "([^"]*)"(?: with payload "(.*)")? received from server process with PID (\d+)\.$/;
-		my ($channel, $raw, $pid) = ($1, $2 // '', $3);
-		my $payload = eval { $json->decode($raw) };
-		push @got,
-		  { channel => $channel, raw => $raw, payload => $payload, pid => $pid };
-	}
-	return @got;
-}
-
 # Everything the listener has received on the order channels since the last
 # call, up to a barrier: by default a barrier order committed by another
 # session (it goes through the worker's queue); with direct => 1 a plain
 # NOTIFY om_test_barrier (what the writers sent in-process).
-my $barrier = 0;
-
 sub received
 {
 	my (%opt) = @_;
-	$barrier++;
-	my ($pattern, $barrier_order);
-	if ($opt{direct})
-	{
-		$node->safe_psql('postgres',
-			"NOTIFY om_test_barrier, 'barrier $barrier'");
-		$pattern =
-		  qr/^Asynchronous notification "om_test_barrier" with payload "barrier $barrier" [^\n]*\n/m;
-	}
-	else
-	{
-		$barrier_order = $node->safe_psql('postgres',
-			'SELECT order_mgmt.create_order(' . command(900000 + $barrier) . ')');
-		$pattern =
-		  qr/^Asynchronous notification "order_created" with payload "[^\n]*"orderId":"$barrier_order"[^\n]*\n/m;
-	}
-
-	my $output = $leftover;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	until ($output =~ $pattern)
-	{
-		die "barrier $barrier did not arrive; listener printed:\n$output"
-		  if time() > $deadline;
-		usleep(20_000);
-		$output .= $listener->query_safe('SELECT 1') . "\n";
-	}
-	# keep what came after the barrier for the next call
-	$output =~ $pattern or die 'barrier vanished';
-	my ($start, $end) = ($-[0], $+[0]);
-	$leftover = substr($output, $end);
-	$output = substr($output, 0, $start);
-
-	return grep { $_->{channel} ne 'om_test_barrier' } parse_notifications($output);
+	return $listener->received if $opt{direct};
+	return $listener->received(
+		barrier => sub {
+			my ($n) = @_;
+			my $barrier_order = $node->safe_psql('postgres',
+				'SELECT order_mgmt.create_order(' . command(900000 + $n) . ')');
+			return
+			  qr/^Asynchronous notification "order_created" with payload "[^\n]*"orderId":"$barrier_order"[^\n]*\n/m;
+		});
 }
 
 # Check that notification $n announces the outbox event of $type for order
@@ -183,25 +108,9 @@ sub is_announcement_of
 {
 	my ($n, $type, $order_id, $pid, $what) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-
-	my ($id, $aggregateid, $event_type, $position) = split /\|/,
-	  $node->safe_psql('postgres',
-		"SELECT id, aggregateid, type, position FROM order_mgmt.outbox "
-		  . "WHERE aggregateid = '$order_id' AND type = '$type'");
-
-	is($n->{channel}, $channel_of{$type}, "$what: channel is $channel_of{$type}");
-	is($n->{pid}, $pid, "$what: sent by the expected process");
-	is( join(',', sort keys %{ $n->{payload} // {} }),
-		'eventId,orderId,position,type',
-		"$what: payload has only eventId, orderId, type and position");
-	is($n->{payload}{eventId}, $id, "$what: eventId is the outbox row's id");
-	is($n->{payload}{orderId}, $aggregateid,
-		"$what: orderId is the outbox row's aggregateid");
-	is($n->{payload}{orderId}, $order_id, "$what: orderId is the order's id");
-	is($n->{payload}{type}, $event_type, "$what: type is the outbox row's type");
-	like($n->{raw}, qr/"position":\d+[,}]/, "$what: position is a JSON number");
-	is($n->{payload}{position}, $position,
-		"$what: position is the outbox row's position");
+	announcement_ok($node, $n, $type, $order_id, $what,
+		pid => $pid,
+		sender => 'the expected process');
 	return;
 }
 
@@ -570,14 +479,7 @@ $writer->query_safe('RESET order_mgmt.notifications');
 sub worker_of
 {
 	my ($db, $old_pid) = @_;
-	my $not_old = defined $old_pid ? "AND pid <> $old_pid" : '';
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity "
-		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = '$db' $not_old"
-	) or die "the notify worker of $db did not start";
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity "
-		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = '$db'");
+	return notify_worker_pid($node, $db, $old_pid);
 }
 
 # How many notify workers run for database $db.
@@ -594,17 +496,11 @@ sub workers_of
 sub order_in
 {
 	my ($db) = @_;
-	my $db_listener = $node->background_psql($db);
-	$db_listener->query_safe('LISTEN order_created');
+	my $db_listener =
+	  OrderMgmt::Test::Listener->new($node, $db, channels => ['order_created']);
 	my $order = $node->safe_psql($db,
 		'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
-	my $output = '';
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	until ($output =~ /"orderId":"$order"/ || time() > $deadline)
-	{
-		usleep(20_000);
-		$output .= $db_listener->query_safe('SELECT 1') . "\n";
-	}
+	my $output = $db_listener->wait_for(qr/"orderId":"$order"/, nodie => 1);
 	$db_listener->quit;
 	my @heard = grep { $_->{payload}{orderId} eq $order } parse_notifications($output);
 	return [ $order, scalar(@heard) == 1 ? $heard[0]{pid} : undef ];
@@ -681,30 +577,20 @@ $node->stop;
 
 # "worker" is the default and is accepted, but there is no worker: the
 # committing session sends the notifications itself.
-my $plain = PostgreSQL::Test::Cluster->new('no_preload');
-$plain->init;
-$plain->append_conf('postgresql.conf', $test_conf);
-$plain->start;
-$plain->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
+my $plain = start_node('no_preload');
 is( $plain->safe_psql(
 		'postgres',
 		"LOAD 'order_mgmt'; SET order_mgmt.notifications = worker; "
 		  . 'SHOW order_mgmt.notifications'),
 	'worker',
 	'without the preload: "worker" is accepted');
-my $plain_listener = $plain->background_psql('postgres');
-$plain_listener->query_safe('LISTEN order_created');
+my $plain_listener =
+  OrderMgmt::Test::Listener->new($plain, 'postgres', channels => ['order_created']);
 my $plain_writer = $plain->background_psql('postgres');
 my $plain_writer_pid = $plain_writer->query_safe('SELECT pg_backend_pid()');
 my $plain_order = $plain_writer->query_safe(
 	'SELECT order_mgmt.create_order(' . command(++$cart) . ')');
-my $plain_output = '';
-my $plain_deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-until ($plain_output =~ /"orderId":"$plain_order"/ || time() > $plain_deadline)
-{
-	usleep(20_000);
-	$plain_output .= $plain_listener->query_safe('SELECT 1') . "\n";
-}
+my $plain_output = $plain_listener->wait_for(qr/"orderId":"$plain_order"/, nodie => 1);
 @got = parse_notifications($plain_output);
 is(scalar @got, 1, 'without the preload: one notification');
 is($got[0]{pid}, $plain_writer_pid,

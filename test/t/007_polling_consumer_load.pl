@@ -11,18 +11,16 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
 use IPC::Run qw(start finish);
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('polling');
-$node->init;
-$node->append_conf('postgresql.conf', slurp_file(dirname(__FILE__) . '/../test.conf'));
-$node->start;
+my $node = start_node('polling');
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION order_mgmt;
 	SELECT order_mgmt.register_consumer('load', from_beginning => true);
 	CREATE TABLE seen (id uuid PRIMARY KEY, seq bigint NOT NULL UNIQUE,
 					   aggregateid uuid NOT NULL, order_version int NOT NULL);

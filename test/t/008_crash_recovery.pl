@@ -57,9 +57,10 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
 use JSON::PP;
-use POSIX qw(WNOHANG);
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -79,41 +80,26 @@ my $consumer = 'crash_test';
 
 my $json = JSON::PP->new->canonical;
 
-# every child process this test started and has not reaped: pid => what
-my %children;
+# (the child processes are OrderMgmt::Test's spawn: none outlives the test)
 
-END
-{
-	for my $pid (keys %children)
-	{
-		kill 'KILL', $pid;
-		waitpid($pid, 0);
-	}
-}
-
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf',
-	slurp_file(dirname(__FILE__) . '/../test.conf'));
-# a crash may come during a checkpoint, and autovacuum may be working
-$node->append_conf('postgresql.conf', "autovacuum_naptime = 1s\n");
-# commits wait for nothing (local), except in transactions that set
-# synchronous_commit = on: they wait for a standby that never comes
-$node->append_conf(
-	'postgresql.conf', q{
+# The settings of the pg_regress and isolation instances, and: a crash may
+# come during a checkpoint, and autovacuum may be working; commits wait for
+# nothing (local), except in transactions that set synchronous_commit = on:
+# they wait for a standby that never comes.
+my $node = start_node(
+	'crash', conf => q{
+autovacuum_naptime = 1s
 synchronous_commit = local
 synchronous_standby_names = 'om_test_never_connects'
 });
-$node->start;
 $node->safe_psql(
 	'postgres', qq{
-	CREATE EXTENSION order_mgmt;
 	CREATE EXTENSION amcheck;
 	-- what the polling consumer processed: no unique key, so that a
 	-- duplicate would be visible
 	CREATE TABLE consumed (n bigserial PRIMARY KEY, id uuid NOT NULL,
 						   seq bigint NOT NULL);
-	-- a table the CDC slot does not send; see barrier()
+	-- a table the CDC slot does not send; see cdc_barrier
 	CREATE TABLE om_test_barrier (n integer);
 	SELECT order_mgmt.register_consumer('$consumer', from_beginning => true);
 });
@@ -121,59 +107,9 @@ $node->safe_psql(
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
 
 ##########################################################################
-# Child processes
-
-# Start @cmd with stdin from /dev/null and stdout, stderr to $out.
-sub spawn
-{
-	my ($what, $out, @cmd) = @_;
-	my $pid = fork();
-	die "fork failed: $!" unless defined $pid;
-	if ($pid == 0)
-	{
-		open(STDIN, '<', '/dev/null') or POSIX::_exit(126);
-		open(STDOUT, '>>', $out) or POSIX::_exit(126);
-		open(STDERR, '>&', \*STDOUT) or POSIX::_exit(126);
-		exec(@cmd) or POSIX::_exit(127);
-	}
-	$children{$pid} = $what;
-	return $pid;
-}
-
-# Has child $pid exited?  Returns its wait status, or undef if it runs.
-my %exit_status;
-
-sub exited
-{
-	my ($pid) = @_;
-	return $exit_status{$pid} if exists $exit_status{$pid};
-	my $r = waitpid($pid, WNOHANG);
-	return undef if $r == 0;
-	die "waitpid($pid): $!" if $r < 0;
-	delete $children{$pid};
-	return $exit_status{$pid} = $?;
-}
-
-# Wait (bounded) for child $pid to exit, sending it $signal first if given.
-sub reap
-{
-	my ($pid, $signal) = @_;
-	kill $signal, $pid if defined $signal;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	while (1)
-	{
-		my $status = exited($pid);
-		return $status if defined $status;
-		if (time() > $deadline)
-		{
-			kill 'KILL', $pid;
-			waitpid($pid, 0);
-			delete $children{$pid};
-			die "child $pid did not exit";
-		}
-		usleep(20_000);
-	}
-}
+# Child processes: spawn, exited($pid) (its wait status once it has exited),
+# reap($pid, $signal) (a bounded wait for its exit), and file_lines($file)
+# (the complete lines written so far), from OrderMgmt::Test
 
 sub run_psql_script
 {
@@ -182,16 +118,6 @@ sub run_psql_script
 		$what, $out, 'psql', '-X', '-q', '-A', '-t',
 		'-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
 		'-f', $script_file);
-}
-
-# The complete lines of a file (a line still being written is left out).
-sub file_lines
-{
-	my ($file) = @_;
-	return () unless -e $file;
-	my $text = slurp_file($file);
-	$text =~ s/[^\n]*\z//;
-	return split /\n/, $text;
 }
 
 ##########################################################################
@@ -547,10 +473,7 @@ sub finish_consumer
 ##########################################################################
 # CDC: pg_recvlogical with wal2json, started again after every crash
 
-my @wal2json_options = (
-	'format-version=2', 'add-tables=order_mgmt.outbox',
-	'actions=insert', 'include-xids=1',
-	'include-lsn=1');
+my @wal2json_options = wal2json_options('include-lsn=1');
 
 $node->command_ok(
 	[
@@ -568,12 +491,7 @@ sub start_cdc
 	$cdc_runs++;
 	$cdc_file = "$tempdir/cdc_$cdc_runs.jsonl";
 	push @cdc_files, $cdc_file;
-	$cdc_pid = spawn(
-		'pg_recvlogical', "$cdc_file.log", 'pg_recvlogical',
-		'-d', $node->connstr('postgres'), '--slot', $slot,
-		'--start', '--no-loop', '-v', '--fsync-interval', '1',
-		'--status-interval', '1', '-f', $cdc_file,
-		map { ('-o', $_) } @wal2json_options);
+	$cdc_pid = start_recvlogical($node, $slot, $cdc_file, @wal2json_options);
 	return;
 }
 
@@ -1000,27 +918,7 @@ is( $node->safe_psql(
 
 # A barrier: a transaction the slot sends as an empty B..C pair; once its C
 # line is in the file, every earlier commit has been received.
-my $barrier_xid = $node->safe_psql('postgres',
-	'INSERT INTO om_test_barrier VALUES (1) RETURNING pg_current_xact_id()::xid');
-my $barrier_seen = 0;
-my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-until ($barrier_seen)
-{
-	for my $line (reverse file_lines($cdc_file))
-	{
-		my $rec = eval { $json->decode($line) } or next;
-		if (($rec->{action} // '') eq 'C' && ($rec->{xid} // '') eq $barrier_xid)
-		{
-			$barrier_seen = 1;
-			last;
-		}
-	}
-	last if $barrier_seen;
-	die "pg_recvlogical exited:\n" . slurp_file("$cdc_file.log")
-	  if defined exited($cdc_pid);
-	die 'the CDC barrier did not arrive' if time() > $deadline;
-	usleep(50_000);
-}
+cdc_barrier($node, $cdc_pid, $cdc_file);
 is(reap($cdc_pid, 'INT'), 0, 'pg_recvlogical stops cleanly at the end');
 
 my (%cdc, @cdc_problems);
@@ -1037,19 +935,19 @@ for my $file (@cdc_files)
 		}
 		next unless ($rec->{action} // '') eq 'I';
 		$cdc_lines++;
-		my %col = map { $_->{name} => $_->{value} } @{ $rec->{columns} };
+		my $col = wal2json_row($rec);
 		my $event = $json->encode(
 			{
-				map { $_ => $col{$_} }
+				map { $_ => $col->{$_} }
 				  qw(id aggregateid type order_version position)
 			});
-		if (exists $cdc{ $col{id} })
+		if (exists $cdc{ $col->{id} })
 		{
 			$cdc_copies++;
-			push @cdc_problems, "event $col{id} sent again with other content"
-			  if $cdc{ $col{id} } ne $event;
+			push @cdc_problems, "event $col->{id} sent again with other content"
+			  if $cdc{ $col->{id} } ne $event;
 		}
-		$cdc{ $col{id} } = $event;
+		$cdc{ $col->{id} } = $event;
 	}
 }
 my %outbox = map {

@@ -30,31 +30,29 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
 use JSON::PP;
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $slot = 'order_mgmt_cdc';
-my @wal2json_options = (
-	'format-version=2', 'add-tables=order_mgmt.outbox',
-	'actions=insert', 'include-xids=1');
+my @wal2json_options = wal2json_options();
 my $json = JSON::PP->new->canonical;
 
-my $node = PostgreSQL::Test::Cluster->new('slot_cap');
-$node->init(extra => ['--wal-segsize=1']);
-$node->append_conf('postgresql.conf',
-	slurp_file(dirname(__FILE__) . '/../test.conf'));
-$node->append_conf(
-	'postgresql.conf', q{
+# the settings of the pg_regress and isolation instances, 1 MB WAL segments
+# and a slot allowed to keep 6 MB of WAL
+my $node = start_node(
+	'slot_cap',
+	init => { extra => ['--wal-segsize=1'] },
+	conf => q{
 min_wal_size = 2MB
 max_wal_size = 2MB
 max_slot_wal_keep_size = 6MB
 wal_keep_size = 0
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION order_mgmt');
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
 
 ##########################################################################
@@ -97,8 +95,8 @@ sub stream_until
 	{
 		my $rec = $json->decode($line);
 		next unless $rec->{action} eq 'I';
-		my %col = map { $_->{name} => $_->{value} } @{ $rec->{columns} };
-		process({ map { $_ => $col{$_} } qw(id aggregateid type order_version position) });
+		my $col = wal2json_row($rec);
+		process({ map { $_ => $col->{$_} } qw(id aggregateid type order_version position) });
 		$n++;
 	}
 	return $n;

@@ -35,7 +35,9 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -826,14 +828,10 @@ my $generated = Time::HiRes::time();
 # run them
 ########################################################################
 
-my $node = PostgreSQL::Test::Cluster->new('hostile');
-$node->init;
-$node->append_conf('postgresql.conf', slurp_file(dirname(__FILE__) . '/../test.conf'));
-$node->append_conf('postgresql.conf', "log_min_messages = warning\nlog_min_error_statement = panic\n");
-$node->start;
+my $node = start_node('hostile',
+	conf => "log_min_messages = warning\nlog_min_error_statement = panic\n");
 
 $node->safe_psql('postgres', <<'SQL');
-CREATE EXTENSION order_mgmt;
 CREATE TABLE fuzz_cases (n integer PRIMARY KEY, fn text NOT NULL, a1 text, a2 text, a3 text,
                          ref_cart uuid, limits text, expect text[], replay_of integer, what text);
 CREATE TABLE fuzz_results (n integer PRIMARY KEY, phase text NOT NULL, sqlstate text NOT NULL,

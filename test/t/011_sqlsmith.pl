@@ -29,8 +29,10 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
 use IPC::Run qw(run);
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -46,21 +48,18 @@ die "ORDER_MGMT_SQLSMITH_QUERIES must be a positive integer\n" unless $queries =
 die "ORDER_MGMT_SQLSMITH_SEED must be an integer\n" unless $seed =~ /^[0-9]+$/;
 note "sqlsmith: $queries queries, seed $seed";
 
-my $node = PostgreSQL::Test::Cluster->new('sqlsmith');
-$node->init;
-$node->append_conf('postgresql.conf', slurp_file(dirname(__FILE__) . '/../test.conf'));
 # the failing random statements stay out of the log (LOG, FATAL and PANIC
-# lines such as crash reports stay in)
-$node->append_conf('postgresql.conf', qq{
+# lines such as crash reports stay in); the extension in database smith
+my $node = start_node(
+	'sqlsmith',
+	conf => qq{
 log_min_messages = log
 log_min_error_statement = panic
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE smith');
+},
+	extension => 'smith');
 
 # orders in every state, in three currencies, with events and a consumer
 $node->safe_psql('smith', q{
-	CREATE EXTENSION order_mgmt;
 	CREATE TEMP TABLE made AS
 	SELECT n, order_mgmt.create_order(jsonb_build_object(
 		'cartId', gen_random_uuid(), 'customerId', gen_random_uuid(),

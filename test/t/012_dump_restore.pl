@@ -33,22 +33,18 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
 use IPC::Run;
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $test_conf = slurp_file(dirname(__FILE__) . '/../test.conf');
-
-my $src = PostgreSQL::Test::Cluster->new('dump_src');
-$src->init;
-$src->append_conf('postgresql.conf', $test_conf);
-$src->start;
-
+# the settings of the pg_regress and isolation instances, the extension in
+# a database of its own
 my $db = 'orders_src';
-$src->safe_psql('postgres', "CREATE DATABASE $db");
-$src->safe_psql($db, 'CREATE EXTENSION order_mgmt');
+my $src = start_node('dump_src', extension => $db);
 my $version = $src->safe_psql($db,
 	q{SELECT extversion FROM pg_extension WHERE extname = 'order_mgmt'});
 my $has_reports = $src->safe_psql($db,
@@ -59,22 +55,13 @@ note "extension version $version, reports: " . ($has_reports ? 'yes' : 'no');
 sub command
 {
 	my ($n, %opt) = @_;
-	my @items;
-	my $total = 0;
-	for my $l (1 .. ($n % 3) + 1)
-	{
-		my ($q, $p) = ($l, 100 * $n + $l);
-		$total += $q * $p;
-		push @items, sprintf(
-			'{"productId": "a1200000-0000-4000-8000-%012d", "quantity": %d, "unitPrice": %d}',
-			$l, $q, $p);
-	}
-	my $pay = $opt{pay} // ($n % 2 ? "auth-$n" : undef);
-	$pay = defined $pay ? sprintf(', "paymentAuthorizationId": "%s"', $pay) : '';
-	return sprintf(
-		'{"cartId": "12000000-0000-4000-8000-%012d", "customerId": "c1200000-0000-4000-8000-%012d", '
-		  . '"items": [%s], "total": %d, "currency": "%s"%s}',
-		$n, $n % 3, join(', ', @items), $total, (qw(EUR CHF JPY USD))[ $n % 4 ], $pay);
+	return order_command(
+		$n,
+		cart_prefix => '12000000',
+		customer => numbered_uuid('c1200000', $n % 3),
+		items => [ map { [ numbered_uuid('a1200000', $_), $_, 100 * $n + $_ ] } 1 .. ($n % 3) + 1 ],
+		currency => (qw(EUR CHF JPY USD))[ $n % 4 ],
+		payment => $opt{pay} // ($n % 2 ? "auth-$n" : undef));
 }
 
 my %order;    # n => order id
@@ -229,10 +216,7 @@ for my $c (qw(billing audit))
 }
 
 # a second cluster for a restore across clusters
-my $dst = PostgreSQL::Test::Cluster->new('dump_dst');
-$dst->init;
-$dst->append_conf('postgresql.conf', $test_conf);
-$dst->start;
+my $dst = start_node('dump_dst', extension => []);
 
 my @restores = (
 	[ $src, 'restored_custom', [ 'pg_restore', '-d', 'restored_custom', "$dir/orders.dump" ] ],

@@ -9,14 +9,16 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade');
-$node->init;
-$node->append_conf('postgresql.conf', slurp_file('test/test.conf'));
-$node->start;
+# the settings of the pg_regress and isolation instances; the extension is
+# created below, at each version
+my $node = start_node('upgrade', extension => []);
 
 # versions oldest first, and the one CREATE EXTENSION installs
 my @versions = split /\n/, $node->safe_psql('postgres',
@@ -91,16 +93,21 @@ sub fingerprint
 		$node->safe_psql($db, $fingerprint_sql) ];
 }
 
-# a CreateOrder command for cart $n of the database numbered $d
+# a CreateOrder command for cart $n of the database numbered $d, as an SQL
+# literal
 sub command
 {
 	my ($d, $n) = @_;
-	my $cart = sprintf('e%07d-0000-4000-8000-%012d', $d, $n);
-	return
-	    qq('{"cartId": "$cart", "customerId": "c7000000-0000-4000-8000-00000000000$d", )
-	  . qq("items": [{"productId": "a7000000-0000-4000-8000-000000000001", "quantity": 2, "unitPrice": 450}, )
-	  . qq({"productId": "a7000000-0000-4000-8000-000000000002", "quantity": 1, "unitPrice": 100}], )
-	  . qq("total": 1000, "currency": "GBP"}');
+	return sql_literal(
+		order_command(
+			$n,
+			cart_prefix => sprintf('e%07d', $d),
+			customer => "c7000000-0000-4000-8000-00000000000$d",
+			items => [
+				[ 'a7000000-0000-4000-8000-000000000001', 2, 450 ],
+				[ 'a7000000-0000-4000-8000-000000000002', 1, 100 ]
+			],
+			currency => 'GBP'));
 }
 
 # rows of the data tables, in a stable order, as one text per table

@@ -25,22 +25,27 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('pg_cron');
-$node->init;
-my $socket_dir = $node->host;
-$node->append_conf(
-	'postgresql.conf', qq(
+# only pg_cron preloaded (not test/test.conf), order_mgmt in database orders
+my $node = start_node(
+	'pg_cron',
+	test_conf => 0,
+	conf => sub {
+		my ($node) = @_;
+		my $socket_dir = $node->host;
+		return qq(
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'orders'
 cron.host = '$socket_dir'
-));
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE orders');
-$node->safe_psql('orders', 'CREATE EXTENSION order_mgmt');
+);
+	},
+	extension => 'orders');
 $node->safe_psql('orders', 'CREATE EXTENSION pg_cron');
 
 is( $node->safe_psql(

@@ -17,10 +17,11 @@
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
 use HTTP::Tiny;
 use IPC::Run;
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -46,24 +47,22 @@ if (!defined $exporter || !-x $exporter)
 	  unless $ENV{CI};
 	BAIL_OUT('prometheus-postgres-exporter is not installed: run scripts/install-deps.sh');
 }
-my $queries = abs_path(dirname(__FILE__) . '/../../docs/monitoring/postgres_exporter.yml');
+my $queries = tree_path('docs/monitoring/postgres_exporter.yml');
 ok(-f $queries, "the queries file $queries exists");
 note 'exporter: ' . `'$exporter' --version 2>&1`;
 
-my $node = PostgreSQL::Test::Cluster->new('orders');
-$node->init;
-$node->append_conf('postgresql.conf', slurp_file(dirname(__FILE__) . '/../test.conf'));
-# the library preloaded, for the notify worker and the maintenance metrics:
-# the purge runs every second and keeps a day (it deletes nothing here), the
-# refresh is left to the test
-$node->append_conf(
-	'postgresql.conf', q(
-shared_preload_libraries = 'order_mgmt'
+# the settings of the pg_regress and isolation instances, and the library
+# preloaded, for the notify worker and the maintenance metrics: the purge
+# runs every second and keeps a day (it deletes nothing here), the refresh
+# is left to the test
+my $node = start_node(
+	'orders',
+	preload => 1,
+	conf => q(
 order_mgmt.refresh_interval = 0
 order_mgmt.purge_interval = 1
 order_mgmt.event_retention = '1d'
 ));
-$node->start;
 
 # what was started, stopped at the end whatever happens
 my ($exporter_h, $reader_h);
@@ -75,21 +74,23 @@ END
 	}
 }
 
-# a CreateOrder command for cart $n
+# a CreateOrder command for cart $n, as an SQL literal
 sub command
 {
 	my ($n) = @_;
-	return sprintf(
-		q('{"cartId": "93000000-0000-4000-8000-%012d", "customerId": "c9300000-0000-4000-8000-000000000001", )
-		  . q("items": [{"productId": "a9300000-0000-4000-8000-000000000001", "quantity": 1, "unitPrice": 700}], )
-		  . q("total": 700, "currency": "EUR"}'), $n);
+	return sql_literal(
+		order_command(
+			$n,
+			cart_prefix => '93000000',
+			customer => 'c9300000-0000-4000-8000-000000000001',
+			product => 'a9300000-0000-4000-8000-000000000001',
+			unit_price => 700));
 }
 
 # Orders: 5 created, 1 completed, 2 cancelled (8 events); a consumer that
 # registered before them and has acknowledged nothing; a slot nobody reads;
 # the monitoring login
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION order_mgmt;
 	SELECT order_mgmt.register_consumer('billing');
 	SELECT 'init' FROM pg_create_logical_replication_slot('cdc', 'test_decoding');
 	CREATE ROLE order_mgmt_monitor LOGIN IN ROLE pg_monitor;
@@ -258,7 +259,7 @@ ok($m->{order_mgmt_notifications_sent_total} > 8 && $m->{order_mgmt_notification
 
 # the alert rules name only metrics the exporter reports, are valid, and
 # pass their unit tests
-my $alerts = abs_path(dirname(__FILE__) . '/../../docs/monitoring/alerts.yml');
+my $alerts = tree_path('docs/monitoring/alerts.yml');
 my %named = map { $_ => 1 } (join("\n", grep { !/^\s*#/ } split /\n/, slurp_file($alerts)) =~ /\b(order_mgmt_[a-z_]+)\b/g);
 my @unknown = grep { !exists $t->{$_} } sort keys %named;
 ok(keys(%named) >= 6 && !@unknown,

@@ -27,49 +27,38 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use JSON::PP;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use OrderMgmt::Test;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-my $test_conf = slurp_file(dirname(__FILE__) . '/../test.conf');
-
-my $node = PostgreSQL::Test::Cluster->new('maintenance');
-$node->init;
 # the same settings as the pg_regress and isolation instances, plus the
 # preload and fast schedules; the log names each line's backend type and
-# each error's SQLSTATE
-$node->append_conf('postgresql.conf', $test_conf);
-$node->append_conf(
-	'postgresql.conf', q(
-shared_preload_libraries = 'order_mgmt'
+# each error's SQLSTATE; the extension in database shop
+my $node = start_node(
+	'maintenance',
+	preload => 1,
+	conf => q(
 order_mgmt.max_databases = 2
 order_mgmt.refresh_interval = 1
 order_mgmt.purge_interval = 1
 order_mgmt.event_retention = 2
 log_line_prefix = '%m [%p] %b '
 log_error_verbosity = verbose
-));
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE shop');
-$node->safe_psql('shop', 'CREATE EXTENSION order_mgmt');
+),
+	extension => 'shop');
 
-my $json = JSON::PP->new;
 my $refresh_statement = 'SELECT order_mgmt.refresh_reports()::pg_catalog.text';
 
-# A CreateOrder v1.0.0 command for cart number $n, one line, in $currency.
+# A CreateOrder v1.0.0 command for cart number $n, one line of unit price
+# $n, in $currency, as an SQL literal.
 sub command
 {
 	my ($n, $currency) = @_;
-	$currency //= 'EUR';
-	my $cart = sprintf('ca000000-0000-4000-8000-%012d', $n);
-	return
-	    qq('{"cartId": "$cart", "customerId": "c0000000-0000-4000-8000-000000000001", )
-	  . qq("items": [{"productId": "b0000000-0000-4000-8000-000000000001", )
-	  . qq("quantity": 1, "unitPrice": $n}], )
-	  . qq("total": $n, "currency": "$currency"}');
+	return sql_literal(order_command($n, unit_price => $n, currency => $currency));
 }
 
 # Create order number $n in database $db; its id.
@@ -103,25 +92,15 @@ sub stats
 sub wait_for_runs
 {
 	my ($db, $task, $runs, $what) = @_;
-	$node->poll_query_until($db,
+	wait_for_query($node, $db,
 		"SELECT runs > $runs AND last_status = 'succeeded' "
-		  . "FROM order_mgmt.stats_maintenance WHERE task = '$task'")
-	  or die "$what: no run of $task after $runs";
+		  . "FROM order_mgmt.stats_maintenance WHERE task = '$task'",
+		"$what: no run of $task after $runs");
 	return;
 }
 
-# The pid of the notify worker of database $db, once it runs.
-sub notify_worker_pid
-{
-	my ($db) = @_;
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity "
-		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = '$db'")
-	  or die "no notify worker for $db";
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity "
-		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = '$db'");
-}
+# (notify_worker_pid($node, $db), from OrderMgmt::Test, is the pid of the
+# notify worker of database $db, once it runs.)
 
 # --- 1. the runs, the purge, the consumer ------------------------------------
 
@@ -246,7 +225,7 @@ ok( $node->poll_query_until('postgres',
 
 # --- 3. failure and back-off ------------------------------------------------------
 
-my $notify_pid = notify_worker_pid('shop');
+my $notify_pid = notify_worker_pid($node, 'shop');
 my $log_offset = -s $node->logfile;
 $locker->query_safe('BEGIN');
 $locker->query_safe(
@@ -302,21 +281,15 @@ like(
 
 # Meanwhile (the next try is 16 s away, the lock still held) the notify
 # worker still sends notifications, and purge_events still succeeds.
-my $listener = $node->background_psql('shop');
-$listener->query_safe('LISTEN order_created');
+my $listener = OrderMgmt::Test::Listener->new($node, 'shop', channels => ['order_created']);
 my $notified_order = create_order('shop', 102);
-my $output = '';
-$deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-until ($output =~ /"orderId":"$notified_order"/ || time() > $deadline)
-{
-	usleep(20_000);
-	$output .= $listener->query_safe('SELECT 1') . "\n";
-}
-my ($sent_by) = $output =~
-  /^Asynchronous notification "order_created" with payload "[^\n]*"orderId":"$notified_order"[^\n]*" received from server process with PID (\d+)\.$/m;
+my ($sent_by) = map { $_->{pid} }
+  grep { $_->{channel} eq 'order_created' && $_->{raw} =~ /"orderId":"$notified_order"/ }
+  parse_notifications(
+	$listener->wait_for(qr/"orderId":"$notified_order"/, nodie => 1));
 is($sent_by, $notify_pid,
 	'while refresh fails, an order_created notification arrives from the notify worker');
-is(notify_worker_pid('shop'), $notify_pid, 'the notify worker did not restart');
+is(notify_worker_pid($node, 'shop'), $notify_pid, 'the notify worker did not restart');
 ok( $node->poll_query_until('shop',
 		"SELECT count(*) = 0 FROM order_mgmt.outbox WHERE aggregateid = '$notified_order'"),
 	'while refresh fails, purge_events still purges');
@@ -388,7 +361,7 @@ wait_for_runs('shop2', 'purge_events', 0, 'shop2');
 pass('a second database gets its maintenance runs');
 my $shop2_oid = $node->safe_psql('postgres',
 	"SELECT oid FROM pg_database WHERE datname = 'shop2'");
-notify_worker_pid('shop2');
+notify_worker_pid($node, 'shop2');
 
 # Drop it the moment one of its maintenance workers is seen running (its
 # notify worker runs all along).
@@ -427,7 +400,7 @@ $node->safe_psql('shop3', 'CREATE EXTENSION order_mgmt');
 wait_for_runs('shop3', 'refresh_reports', 0, 'shop3');
 wait_for_runs('shop3', 'purge_events', 0, 'shop3');
 pass('a database given the extension afterwards gets its maintenance runs (in the freed slot)');
-notify_worker_pid('shop3');
+notify_worker_pid($node, 'shop3');
 my $shop3_order = create_order('shop3', 201);
 ok( $node->poll_query_until('shop3',
 		"SELECT count(*) = 0 FROM order_mgmt.outbox WHERE aggregateid = '$shop3_order'"),
