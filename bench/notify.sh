@@ -19,10 +19,9 @@
 # Environment: BENCH_QUICK, BENCH_SCALE, BENCH_OUT, PG_CONFIG; NOTIFY_ROUNDS,
 # NOTIFY_DURATION, NOTIFY_CLIENTS, NOTIFY_SETUPS override.
 set -euo pipefail
-# shellcheck disable=SC2034  # (SECTION is read by lib/section_helpers.sh)
-SECTION=notify
-# shellcheck source=bench/lib/section_helpers.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/section_helpers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_ENV="NOTIFY_ROUNDS NOTIFY_DURATION NOTIFY_CLIENTS NOTIFY_SETUPS" bench_init notify "$@"
 check_installed ""
 
 if [ "$QUICK" = 1 ]; then

@@ -55,10 +55,9 @@
 # ("10000 1000000 10000000"), SCALE_ROUNDS (2), SCALE_GET_S (10), SCALE_CO_S (20),
 # SCALE_CO_ROUNDS (3), SCALE_REPORT_RUNS (20), SCALE_CUST_S (10).
 set -euo pipefail
-# shellcheck disable=SC2034  # (SECTION is read by lib/section_helpers.sh)
-SECTION=scale
-# shellcheck source=bench/lib/section_helpers.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/section_helpers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_ENV="SCALE_SIZES SCALE_ROUNDS SCALE_GET_S SCALE_CO_S SCALE_CO_ROUNDS SCALE_REPORT_RUNS SCALE_CUST_S" bench_init scale "$@"
 
 if [ "$SCALE" = 0 ] && [ "$QUICK" = 0 ]; then
 	cat >"$FRAGMENT" <<'EOF'
@@ -101,10 +100,7 @@ measure_conf=("shared_buffers = 1GB" "maintenance_work_mem = 1GB" "max_parallel_
 	"max_wal_size = 8GB" "checkpoint_timeout = 30min" "work_mem = 16MB")
 load_conf=("wal_level = minimal" "max_wal_senders = 0" "fsync = off" "full_page_writes = off"
 	"synchronous_commit = off" "autovacuum = off")
-cluster_create scale
-conf_bench_settings
-cluster_conf "${measure_conf[@]}"
-cluster_start
+bench_server "${measure_conf[@]}"
 cd "$CLUSTER_WORK"
 t0=$(q postgres <<<"SELECT date_trunc('second', now())")
 say "t0 (the stores' now) = $t0"
@@ -308,26 +304,9 @@ echo "round,seq,indexes,commit,tps,latency_ms" >"$cocsv"
 if [ "$reports" = 1 ]; then
 	db=s$largest
 	ncust=$((largest / 10 > 0 ? largest / 10 : 1))
-	cat >"$CLUSTER_WORK/create.pgbench" <<SQL
-\\set c random(1, $ncust)
-\\set cur random(0, 99)
-\\set q1 random(1, 3)
-\\set q2 random(1, 3)
-\\set q3 random(1, 3)
-\\set u1 random(100, 9999)
-\\set u2 random(100, 9999)
-\\set u3 random(100, 9999)
-\\set p random(0, 9990)
-\\set total :q1 * :u1 + :q2 * :u2 + :q3 * :u3
-SELECT order_mgmt.create_order(jsonb_build_object(
-    'cartId', gen_random_uuid(), 'customerId', bench.customer_id(:c::bigint),
-    'items', jsonb_build_array(
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:p::int + 1)::text, 12, '0'), 'quantity', :q1::int, 'unitPrice', :u1::bigint),
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:p::int + 2)::text, 12, '0'), 'quantity', :q2::int, 'unitPrice', :u2::bigint),
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:p::int + 3)::text, 12, '0'), 'quantity', :q3::int, 'unitPrice', :u3::bigint)),
-    'total', :total::bigint,
-    'currency', CASE WHEN :cur::int < 55 THEN 'EUR' WHEN :cur::int < 80 THEN 'USD' WHEN :cur::int < 95 THEN 'GBP' ELSE 'JPY' END));
-SQL
+	bench_cart_script 3 customers="$ncust" customer='bench.customer_id(:cust::bigint)' products=9993 \
+		currency="CASE WHEN :cur::int < 55 THEN 'EUR' WHEN :cur::int < 80 THEN 'USD' WHEN :cur::int < 95 THEN 'GBP' ELSE 'JPY' END" \
+		>"$CLUSTER_WORK/create.pgbench"
 	chmod 644 "$CLUSTER_WORK/create.pgbench"
 	# co_run ROUND SEQ LABEL DB: synchronous_commit on (the deployment default:
 	# commits wait for the WAL flush), then off (CPU-bound: what the indexes cost)

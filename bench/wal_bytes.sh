@@ -35,10 +35,9 @@
 # the pg_waldump statistics of every run.
 # Environment: BENCH_QUICK, BENCH_OUT, PG_CONFIG; WAL_ROUNDS, WAL_N3, WAL_N50 override the sizes.
 set -euo pipefail
-# shellcheck disable=SC2034  # (SECTION is read by lib/section_helpers.sh)
-SECTION=wal_bytes
-# shellcheck source=bench/lib/section_helpers.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/section_helpers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_ENV="WAL_ROUNDS WAL_N3 WAL_N50" bench_init wal_bytes "$@"
 check_installed wal2json.so
 
 if [ "$QUICK" = 1 ]; then
@@ -51,12 +50,8 @@ bindir=$CLUSTER_BINDIR
 started=$(date +%s)
 
 say "$ROUNDS rounds; $N3 3-line and $N50 50-line orders per run"
-cluster_create wal_bytes
-conf_bench_settings
-conf_test_settings
-cluster_conf "autovacuum = off" "checkpoint_timeout = 1h" "max_wal_size = 8GB" \
+bench_server -f bench/bench.conf -f test/test.conf "autovacuum = off" "checkpoint_timeout = 1h" "max_wal_size = 8GB" \
 	"synchronous_commit = off" "order_mgmt.notifications = off"
-cluster_start
 cd "$CLUSTER_WORK"
 q postgres <<<'CREATE DATABASE bench'
 q bench <<'SQL'
