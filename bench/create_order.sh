@@ -20,7 +20,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bench_init create_order
+bench_init create_order "$@"
 
 DURATION=${BENCH_DURATION:-4}
 ROUNDS=${BENCH_ROUNDS:-2}

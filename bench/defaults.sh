@@ -39,7 +39,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=lib/listener_probe.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/listener_probe.sh"
-bench_init defaults
+BENCH_ENV="DEFAULTS_CLIENTS DEFAULTS_VARIANTS" bench_init defaults "$@"
 
 DURATION=${BENCH_DURATION:-6}
 ROUNDS=${BENCH_ROUNDS:-3}

@@ -14,7 +14,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bench_init get_order
+bench_init get_order "$@"
 
 DURATION=${BENCH_DURATION:-3}
 ROUNDS=${BENCH_ROUNDS:-2}

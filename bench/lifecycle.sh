@@ -26,7 +26,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bench_init lifecycle
+bench_init lifecycle "$@"
 
 ROUNDS=${BENCH_ROUNDS:-2}
 SYNC=${BENCH_SYNCHRONOUS_COMMIT:-off}
