@@ -123,12 +123,16 @@ bench_init() {
 		*) ;;
 		esac
 	done
-	if [ -z "${BENCH_OUT:-}" ]; then
+	if [ -z "${BENCH_OUT:-}" ] && [ -n "${BENCH_RAW:-}" ]; then
+		BENCH_OUT=$(dirname "$BENCH_RAW")
+	elif [ -z "${BENCH_OUT:-}" ]; then
 		BENCH_OUT=$(mktemp -d /tmp/order_mgmt-bench-out.XXXXXX)
+		chmod 755 "$BENCH_OUT"
 		say "output in $BENCH_OUT"
+	elif [ ! -d "$BENCH_OUT" ]; then
+		mkdir -p "$BENCH_OUT"
+		chmod 755 "$BENCH_OUT"
 	fi
-	mkdir -p "$BENCH_OUT"
-	chmod 755 "$BENCH_OUT"
 	FRAGMENT=$BENCH_OUT/$BENCH_SECTION.md
 	if [ -n "${BENCH_RAW:-}" ]; then
 		RAW=$BENCH_RAW

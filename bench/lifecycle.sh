@@ -80,16 +80,12 @@ CREATE TABLE bench.lc AS
 	FROM (VALUES $plan) AS p(base, count, schema), generate_series(1, p.count) AS g;
 ALTER TABLE bench.lc ADD PRIMARY KEY (n);
 SET session_replication_role = replica;
-INSERT INTO order_mgmt.orders (order_id, cart_id, customer_id, status, total, currency,
-	version, created_at, command_digest)
-SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(),
-	sha256(uuid_send(order_id))
-FROM bench.lc WHERE schema = 'order_mgmt' ORDER BY n;
-INSERT INTO bench_bare.orders (order_id, cart_id, customer_id, status, total, currency,
-	version, created_at, command_digest)
-SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(),
-	sha256(uuid_send(order_id))
-FROM bench.lc WHERE schema = 'bench_bare' ORDER BY n;
+$(for s in order_mgmt bench_bare; do
+	echo "INSERT INTO $s.orders (order_id, cart_id, customer_id, status, total, currency, version, created_at,
+		command_digest)
+	SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(), sha256(uuid_send(order_id))
+	FROM bench.lc WHERE schema = '$s' ORDER BY n;"
+done)
 RESET session_replication_role;
 VACUUM ANALYZE;
 CHECKPOINT;

@@ -118,6 +118,19 @@ measure_mode() {
 	q postgres <<<'CHECKPOINT'
 }
 
+# table_ddl DB TABLE: the statements that rebuild TABLE's keys and indexes
+# (to drop now and rebuild after the load)
+table_ddl() {
+	q "$1" <<SQL
+SELECT 'ALTER TABLE $2 ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid) || ';'
+  FROM pg_constraint WHERE conrelid = '$2'::regclass AND contype IN ('p', 'u')
+UNION ALL
+SELECT pg_get_indexdef(indexrelid) || ';' FROM pg_index
+ WHERE indrelid = '$2'::regclass
+   AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = '$2'::regclass)
+SQL
+}
+
 # elapsed seconds since a date +%s.%N stamp
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
@@ -147,24 +160,8 @@ for n in "${sizes[@]}"; do
 	version=$(q "$db" <<<"SELECT extversion FROM pg_extension WHERE extname = 'order_mgmt'")
 	q "$db" -f "$ROOT/bench/sql/scale_gen.sql" >/dev/null
 	# the keys and indexes of the two tables, to drop now and rebuild after the load
-	ddl_orders=$(q "$db" <<'SQL'
-SELECT 'ALTER TABLE order_mgmt.orders ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid) || ';'
-  FROM pg_constraint WHERE conrelid = 'order_mgmt.orders'::regclass AND contype IN ('p', 'u')
-UNION ALL
-SELECT pg_get_indexdef(indexrelid) || ';' FROM pg_index
- WHERE indrelid = 'order_mgmt.orders'::regclass
-   AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = 'order_mgmt.orders'::regclass)
-SQL
-	)
-	ddl_lines=$(q "$db" <<'SQL'
-SELECT 'ALTER TABLE order_mgmt.order_lines ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid) || ';'
-  FROM pg_constraint WHERE conrelid = 'order_mgmt.order_lines'::regclass AND contype IN ('p', 'u')
-UNION ALL
-SELECT pg_get_indexdef(indexrelid) || ';' FROM pg_index
- WHERE indrelid = 'order_mgmt.order_lines'::regclass
-   AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = 'order_mgmt.order_lines'::regclass)
-SQL
-	)
+	ddl_orders=$(table_ddl "$db" order_mgmt.orders)
+	ddl_lines=$(table_ddl "$db" order_mgmt.order_lines)
 	q "$db" <<'SQL'
 DO $$
 DECLARE r record;
