@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench/cdc_drain.sh: CDC drain rate from a backlog, wal2json vs pgoutput (issue 4, item 5)
 #
+# Compares: the drain rate of pgoutput against wal2json, on the same backlog.
+#
 #   sudo bench/cdc_drain.sh              # standard: a backlog of 200k events, 2 rounds
 #   sudo bench/cdc_drain.sh --scale      # (or BENCH_SCALE=1) the issue's backlog of 1M events
 #   sudo BENCH_QUICK=1 bench/cdc_drain.sh

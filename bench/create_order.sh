@@ -9,6 +9,9 @@
 # Before timing it checks that the contenders write the same rows and that
 # the peer answers bad commands with the same SQLSTATEs as create_order.
 #
+# Compares: create_order against (a) one hand-written statement (the limit), (b) the PL/pgSQL
+# peer, (c) the ORM way; 3- and 50-line carts, 1, 4 and 16 clients.
+#
 #   sudo bench/create_order.sh        # or through bench/run.sh
 #
 # Environment (the section contract of bench/run.sh, plus):

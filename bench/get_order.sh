@@ -5,6 +5,8 @@
 # orders.  Before timing it checks, order by order, that both answer the
 # same for a sample of the orders.
 #
+# Compares: get_order against a hand-written jsonb_build_object query; 1, 4 and 16 clients.
+#
 #   sudo bench/get_order.sh           # or through bench/run.sh
 #
 # Environment (the section contract of bench/run.sh, plus):

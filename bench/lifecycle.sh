@@ -5,6 +5,9 @@
 # limit, one hand-written UPDATE + outbox INSERT statement on trigger-free
 # copies of the tables (bench/pgbench/complete_bare.sql).
 #
+# Compares: cancel_order, complete_order and the direct UPDATE against one
+# hand-written UPDATE + outbox INSERT on bench_bare (the limit); 1, 4 and 16 clients.
+#
 # Every transaction takes a CREATED order no other transaction takes: the
 # orders of all runs are inserted first (directly, triggers bypassed, the
 # same way into order_mgmt and bench_bare) and numbered in bench.lc; run r

@@ -2,6 +2,8 @@
 # bench/notify.sh: order throughput with order_mgmt.notifications = off,
 # in_process and worker (issue 4, item 6): a short run of bench/notify_modes.sh.
 #
+# Compares: order throughput with notifications worker and in_process against off.
+#
 #   sudo bench/notify.sh              # standard: 2 rounds x 3 modes x 10 s, no listener
 #   sudo bench/notify.sh --scale      # (or BENCH_SCALE=1) notify_modes.sh's full run: 3 rounds x 15 s,
 #                                     # without and with a listener (wake-up delays)

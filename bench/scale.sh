@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # bench/scale.sh: the scale points (issue 4) and the report targets (issue 6)
 #
+# Compares: get_order and the report queries at 10k, 1M and 10M stored orders
+# against each other and the issue 6 targets; create_order with against without
+# the report indexes.
+#
 #   sudo bench/scale.sh --scale          # (or BENCH_SCALE=1) stores of 10k, 1M and 10M orders
 #   sudo BENCH_QUICK=1 bench/scale.sh    # smoke: stores of 1k, 10k and 50k orders, short runs
 # Without --scale / BENCH_SCALE=1 (and without BENCH_QUICK=1) it only writes a

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # bench/stats_views.sh: what reading the stats views costs (issue 10)
 #
+# Compares: what a scrape of each stats view costs against the plain count a
+# naive status view would run.
+#
 #   sudo bench/stats_views.sh                  # 1M orders, 1M outbox events
 #   sudo BENCH_QUICK=1 bench/stats_views.sh    # smoke: 20k orders and events
 #

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # bench/wal_bytes.sh: WAL bytes per created order, by event mode (issue 4, item 4)
 #
+# Compares: WAL bytes per order of create_order in the three event modes against
+# the bare CTE (order + lines) and the bare CTE with the outbox row.
+#
 #   sudo bench/wal_bytes.sh               # standard: 2 rounds; 2000 3-line and 500 50-line orders per run
 #   sudo BENCH_QUICK=1 bench/wal_bytes.sh # smoke: 1 round of 200 / 50 orders
 #
