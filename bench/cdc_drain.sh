@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench/cdc_drain.sh: CDC drain rate from a backlog, wal2json vs pgoutput (issue 4, item 5)
 #
+# Compares: the drain rate of pgoutput against wal2json, on the same backlog.
+#
 #   sudo bench/cdc_drain.sh              # standard: a backlog of 200k events, 2 rounds
 #   sudo bench/cdc_drain.sh --scale      # (or BENCH_SCALE=1) the issue's backlog of 1M events
 #   sudo BENCH_QUICK=1 bench/cdc_drain.sh
@@ -31,10 +33,9 @@
 # in $BENCH_OUT/cdc_drain/.
 # Environment: BENCH_QUICK, BENCH_SCALE, BENCH_OUT, PG_CONFIG; CDC_EVENTS, CDC_ROUNDS override.
 set -euo pipefail
-# shellcheck disable=SC2034  # (SECTION is read by lib/section_helpers.sh)
-SECTION=cdc_drain
-# shellcheck source=bench/lib/section_helpers.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/section_helpers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_ENV="CDC_EVENTS CDC_ROUNDS" bench_init cdc_drain "$@"
 check_installed wal2json.so
 
 if [ "$QUICK" = 1 ]; then
@@ -50,11 +51,7 @@ bindir=$CLUSTER_BINDIR
 started=$(date +%s)
 
 say "backlog of $((per_client * CLIENTS)) events, $ROUNDS round(s)"
-cluster_create cdc_drain
-conf_bench_settings
-conf_test_settings
-cluster_conf "synchronous_commit = off" "order_mgmt.notifications = off"
-cluster_start
+bench_server -f bench/bench.conf -f test/test.conf "synchronous_commit = off" "order_mgmt.notifications = off"
 cd "$CLUSTER_WORK"
 q postgres <<<'CREATE DATABASE bench'
 q bench <<'SQL'
@@ -69,24 +66,7 @@ SQL
 done
 lsn_start=$(q bench <<<'SELECT pg_current_wal_insert_lsn()')
 
-cat >"$CLUSTER_WORK/order.pgbench" <<'SQL'
-\set cust random(1, 100000)
-\set q1 random(1, 3)
-\set q2 random(1, 3)
-\set q3 random(1, 3)
-\set u1 random(100, 10000)
-\set u2 random(100, 10000)
-\set u3 random(100, 10000)
-\set total :q1 * :u1 + :q2 * :u2 + :q3 * :u3
-SELECT order_mgmt.create_order(jsonb_build_object(
-    'cartId', gen_random_uuid(),
-    'customerId', 'c0000000-0000-4000-8000-' || lpad(:cust::text, 12, '0'),
-    'items', jsonb_build_array(
-        jsonb_build_object('productId', gen_random_uuid(), 'quantity', :q1::int, 'unitPrice', :u1::bigint),
-        jsonb_build_object('productId', gen_random_uuid(), 'quantity', :q2::int, 'unitPrice', :u2::bigint),
-        jsonb_build_object('productId', gen_random_uuid(), 'quantity', :q3::int, 'unitPrice', :u3::bigint)),
-    'total', :total::bigint, 'currency', 'EUR'));
-SQL
+bench_cart_script 3 customers=100000 >"$CLUSTER_WORK/order.pgbench"
 chmod 644 "$CLUSTER_WORK/order.pgbench"
 say "building the backlog: pgbench -c $CLIENTS -j 2 -t $per_client"
 t0=$(date +%s.%N)

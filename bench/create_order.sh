@@ -9,6 +9,9 @@
 # Before timing it checks that the contenders write the same rows and that
 # the peer answers bad commands with the same SQLSTATEs as create_order.
 #
+# Compares: create_order against (a) one hand-written statement (the limit), (b) the PL/pgSQL
+# peer, (c) the ORM way; 3- and 50-line carts, 1, 4 and 16 clients.
+#
 #   sudo bench/create_order.sh        # or through bench/run.sh
 #
 # Environment (the section contract of bench/run.sh, plus):
@@ -20,7 +23,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bench_init create_order
+bench_init create_order "$@"
 
 DURATION=${BENCH_DURATION:-4}
 ROUNDS=${BENCH_ROUNDS:-2}

@@ -5,6 +5,9 @@
 # one-statement CTE at 4 and 16 clients, synchronous_commit on, and the
 # listener's median wake-up under 10 ms).
 #
+# Compares: create_order against the one-statement CTE on a server with only the
+# preload set, a listener connected; 4 and 16 clients; plus the wake-up delay.
+#
 #   sudo bench/defaults.sh            # or through bench/run.sh
 #
 # The server: bench/bench.conf WITHOUT its order_mgmt.* lines (it sets
@@ -39,7 +42,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=lib/listener_probe.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/listener_probe.sh"
-bench_init defaults
+BENCH_ENV="DEFAULTS_CLIENTS DEFAULTS_VARIANTS" bench_init defaults "$@"
 
 DURATION=${BENCH_DURATION:-6}
 ROUNDS=${BENCH_ROUNDS:-3}

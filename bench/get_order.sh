@@ -5,6 +5,8 @@
 # orders.  Before timing it checks, order by order, that both answer the
 # same for a sample of the orders.
 #
+# Compares: get_order against a hand-written jsonb_build_object query; 1, 4 and 16 clients.
+#
 #   sudo bench/get_order.sh           # or through bench/run.sh
 #
 # Environment (the section contract of bench/run.sh, plus):
@@ -14,7 +16,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bench_init get_order
+bench_init get_order "$@"
 
 DURATION=${BENCH_DURATION:-3}
 ROUNDS=${BENCH_ROUNDS:-2}

@@ -1,58 +1,93 @@
-# shellcheck shell=bash disable=SC2119,SC2120
-# bench/lib.sh: what the benchmark sections share (sourced, never run)
+# shellcheck shell=bash disable=SC2034,SC2119,SC2120
+# bench/lib.sh: the one library of the benchmarks (sourced, never run)
 #
-# A section is an executable bench/<section>.sh that follows the contract of
-# bench/run.sh (environment BENCH_OUT, BENCH_QUICK, PG_CONFIG; writes
-# $BENCH_OUT/<section>.md starting with a "## " heading, raw data in
-# $BENCH_OUT/<section>/).  A section that sources this file gets:
+# Every section (bench/<section>.sh, see the contract in bench/run.sh) and
+# the standalone benchmarks (bench/notify_modes.sh, bench/outbox_retention.sh)
+# source this file, then call bench_init.  It sources scripts/lib/cluster.sh
+# (the throwaway server) and gives:
 #
-#   bench_init NAME             root check (re-runs itself with sudo), BENCH_OUT,
-#                               RAW=$BENCH_OUT/NAME, QUICK (0|1), the EXIT trap
-#   bench_start [LINE...]       a throwaway server (scripts/lib/cluster.sh) with
-#                               bench/bench.conf plus LINEs, database "bench",
-#                               CREATE EXTENSION order_mgmt, schema "bench";
-#                               with BENCH_CONF_OMIT set (an extended regular
-#                               expression), the lines of bench.conf that match
-#                               it are left out (the section's fragment says so)
+#   bench_init NAME [ARGS]      re-runs the script with sudo unless root (or
+#                               postgres), keeping PATH, PG_CONFIG, PGOPTIONS,
+#                               every BENCH_* variable and those named in
+#                               BENCH_ENV; sets BENCH_OUT (default a new /tmp
+#                               directory), RAW=$BENCH_OUT/NAME (emptied; or
+#                               $BENCH_RAW, kept, for the standalone scripts),
+#                               FRAGMENT=$BENCH_OUT/NAME.md, QUICK and SCALE
+#                               (0|1, from BENCH_QUICK / BENCH_SCALE or --quick /
+#                               --scale in ARGS); checks order_mgmt and pgbench
+#                               are installed; sets the EXIT trap; cd /tmp
+#   bench_server [-f FILE]... [LINE...]
+#                               a throwaway server: initdb, the settings of
+#                               each FILE (default bench/bench.conf; with
+#                               BENCH_CONF_OMIT, an extended regular expression,
+#                               the lines of bench.conf matching it are left
+#                               out), then LINEs, started on a free port
+#   bench_start [LINE...]       bench_server with bench.conf and LINEs, then
+#                               database "bench", CREATE EXTENSION order_mgmt,
+#                               schema "bench"
 #   bench_sql [psql args]       SQL on stdin, database bench, unaligned tuples
+#   q DB [psql args]            the same in database DB
 #   bench_reset_tables SCHEMA.. TRUNCATE the order tables of each schema (the
 #                               guard triggers of order_mgmt bypassed)
 #   bench_pgbench TAGS CLIENTS FILE [pgbench args...]
-#                               one pgbench run (prepared statements, per-
+#                               one timed pgbench run (prepared statements, per-
 #                               transaction log); appends {TAGS, tps, latency
 #                               p50/p99 from the log, ...} to $RAW/runs.jsonl
 #                               and prints "tps p50 p99"
-#   say / die                   progress on stdout, errors on stderr
+#   bench_cart_script LINES [customers=N] [products=N] [currency=SQL] [end=TEXT]
+#                               prints the one pgbench script of a random cart
+#                               (see there)
+#   check_installed [LIB.so...] the plugins exist in $PG_CONFIG's PostgreSQL
+#   machine_lines DB, settings_block DB
+#                               Markdown: machine and server version lines; the
+#                               server's non-default settings in a code block
+#   bench_int VAR...            each VAR holds a positive integer, or die
+#   say / die                   progress and errors, on stderr
+#   bg_pids                     background processes, killed by the EXIT trap;
+#                               BENCH_STOPFILE, touched by it first
 #
 # Every server is stopped and its directory removed on exit, even on error or
 # Ctrl-C (cluster_destroy in the EXIT trap), after the listener probe of
-# bench/lib/listener_probe.sh if the section started one.
+# bench/lib/listener_probe.sh if the script started one; the server log is
+# copied to $RAW/server.log, and its last lines shown on a failure.
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$bench_root
 # shellcheck source=../scripts/lib/cluster.sh
 source "$bench_root/scripts/lib/cluster.sh"
 
 BENCH_SECTION=""
 RAW=""
+FRAGMENT=""
 QUICK=0
+SCALE=0
 BENCH_PYTHON=""
 BENCH_RUN_NO=1
+BENCH_STOPFILE=""
+bg_pids=()
 
-say() { printf '[%s] %s: %s\n' "$(date +%H:%M:%S)" "${BENCH_SECTION:-bench}" "$*"; }
+say() { printf '[%s] %s: %s\n' "$(date +%H:%M:%S)" "${BENCH_SECTION:-bench}" "$*" >&2; }
 die() { printf '%s: %s\n' "${BENCH_SECTION:-bench}" "$*" >&2; exit 1; }
 
-# positive integer check for a setting named $1
+# bench_int VAR...: each variable named holds a positive integer
 bench_int() {
-	case ${!1} in '' | *[!0-9]*) die "$1 must be a positive integer" ;; esac
-	[ "${!1}" -gt 0 ] || die "$1 must be a positive integer"
+	local v
+	for v in "$@"; do
+		case ${!v} in '' | *[!0-9]*) die "$v must be a positive integer" ;; esac
+		[ "${!v}" -gt 0 ] || die "$v must be a positive integer"
+	done
 }
 
+# bench_cleanup: the EXIT trap (stop what was started, keep the server log)
 bench_cleanup() {
-	local rc=$?
+	local rc=$? p
 	set +e
 	trap "" HUP INT TERM PIPE
 	trap - EXIT
+	[ -z "$BENCH_STOPFILE" ] || touch "$BENCH_STOPFILE" 2>/dev/null
 	! declare -F probe_stop >/dev/null || probe_stop
+	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
 	if [ -n "$CLUSTER_WORK" ]; then
 		# on a failure (not a signal), the end of the server log
 		if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ -f "$CLUSTER_WORK/server.log" ]; then
@@ -61,37 +96,60 @@ bench_cleanup() {
 		fi
 		[ -n "$RAW" ] && [ -f "$CLUSTER_WORK/server.log" ] &&
 			cp "$CLUSTER_WORK/server.log" "$RAW/server.log" 2>/dev/null
+		cd /
 		cluster_destroy || rc=1
 	fi
 	exit $rc
 }
 
-# bench_init NAME: the section's name, output directories, traps
+# bench_init NAME [ARGS]: the script's name, output directories, traps
 bench_init() {
+	local arg keep
 	BENCH_SECTION=$1
-	if [ "$(id -u)" -ne 0 ]; then
-		exec sudo --preserve-env=PATH,BENCH_OUT,BENCH_QUICK,BENCH_SCALE,PG_CONFIG,BENCH_DURATION,BENCH_ROUNDS,BENCH_KEEP_LOGS,BENCH_SYNCHRONOUS_COMMIT,BENCH_ORDERS,BENCH_LIFECYCLE_SCALE \
-			bash "$0"
+	shift
+	if [ "$(id -u)" -ne 0 ] && [ "$(id -un)" != postgres ]; then
+		keep=$(compgen -e | grep -E '^(PATH|PG_CONFIG|PGOPTIONS|BENCH_[A-Z0-9_]*)$' | tr '\n' ,)
+		for arg in ${BENCH_ENV:-}; do
+			[ -z "${!arg+set}" ] || keep+="$arg,"
+		done
+		exec sudo --preserve-env="${keep%,}" bash "$0" "$@"
 	fi
-	QUICK=${BENCH_QUICK:-0}
-	[ "$QUICK" = 1 ] || QUICK=0
-	if [ -z "${BENCH_OUT:-}" ]; then
+	[ "${BENCH_QUICK:-0}" = 1 ] && QUICK=1
+	[ "${BENCH_SCALE:-0}" = 1 ] && SCALE=1
+	for arg in "$@"; do
+		case $arg in
+		--scale) SCALE=1 ;;
+		--quick) QUICK=1 ;;
+		*) ;;
+		esac
+	done
+	if [ -z "${BENCH_OUT:-}" ] && [ -n "${BENCH_RAW:-}" ]; then
+		BENCH_OUT=$(dirname "$BENCH_RAW")
+	elif [ -z "${BENCH_OUT:-}" ]; then
 		BENCH_OUT=$(mktemp -d /tmp/order_mgmt-bench-out.XXXXXX)
 		chmod 755 "$BENCH_OUT"
+		say "output in $BENCH_OUT"
+	elif [ ! -d "$BENCH_OUT" ]; then
+		mkdir -p "$BENCH_OUT"
+		chmod 755 "$BENCH_OUT"
 	fi
-	mkdir -p "$BENCH_OUT"
-	RAW=$BENCH_OUT/$BENCH_SECTION
-	rm -rf "$RAW"
+	FRAGMENT=$BENCH_OUT/$BENCH_SECTION.md
+	if [ -n "${BENCH_RAW:-}" ]; then
+		RAW=$BENCH_RAW
+	else
+		RAW=$BENCH_OUT/$BENCH_SECTION
+		rm -rf "$RAW"
+	fi
 	mkdir -p "$RAW"
-	chown postgres: "$RAW"
+	chmod 755 "$RAW"
+	[ ${#as_pg[@]} -eq 0 ] || chown postgres: "$RAW"
 	if [ -x /usr/bin/python3 ]; then
-		BENCH_PYTHON=/usr/bin/python3
+		BENCH_PYTHON=/usr/bin/python3    # Debian's, where python3-psycopg installs
 	else
 		BENCH_PYTHON=$(command -v python3) || die "python3 is needed"
 	fi
 	[ -x "$CLUSTER_BINDIR/pgbench" ] || die "no pgbench in $CLUSTER_BINDIR"
-	[ -f "$("$PG_CONFIG" --sharedir)/extension/order_mgmt.control" ] ||
-		die "order_mgmt is not installed in $("$PG_CONFIG" --sharedir) (run bench/run.sh, or make install)"
+	check_installed
 	trap bench_cleanup EXIT
 	trap 'exit 129' HUP
 	trap 'exit 130' INT
@@ -99,25 +157,55 @@ bench_init() {
 	cd /tmp || exit         # a cwd the postgres account can read
 }
 
+# check_installed [LIB.so...]: order_mgmt (and these plugins) exist in $PG_CONFIG's PostgreSQL
+check_installed() {
+	local sharedir pkglibdir so
+	sharedir=$("$PG_CONFIG" --sharedir)
+	pkglibdir=$("$PG_CONFIG" --pkglibdir)
+	[ -f "$sharedir/extension/order_mgmt.control" ] && [ -f "$pkglibdir/order_mgmt.so" ] ||
+		die "order_mgmt is not installed in the PostgreSQL of $PG_CONFIG (run bench/run.sh, or make install)"
+	for so in "$@"; do
+		[ -z "$so" ] || [ -f "$pkglibdir/$so" ] || die "$so is not installed in $pkglibdir"
+	done
+}
+
+# bench_server [-f FILE]... [LINE...]: a throwaway server with the settings
+# of the FILEs (relative to the repository; default bench/bench.conf) and
+# then the LINEs, started
+bench_server() {
+	local files=() f
+	while [ $# -gt 0 ] && [ "$1" = -f ]; do
+		files+=("$2")
+		shift 2
+	done
+	[ ${#files[@]} -gt 0 ] || files=(bench/bench.conf)
+	cluster_create "bench-$BENCH_SECTION" || die "initdb failed"
+	for f in "${files[@]}"; do
+		if [ "$f" = bench/bench.conf ] && [ -n "${BENCH_CONF_OMIT:-}" ]; then
+			cluster_conf "" "# $f without the lines matching /$BENCH_CONF_OMIT/"
+			grep -Ev -- "$BENCH_CONF_OMIT" "$bench_root/$f" >>"$CLUSTER_DATA/postgresql.conf" || true
+		else
+			cluster_conf "" "# $f"
+			cat "$bench_root/$f" >>"$CLUSTER_DATA/postgresql.conf"
+		fi
+	done
+	if [ $# -gt 0 ]; then
+		cluster_conf "# settings of $BENCH_SECTION" "$@"
+	fi
+	cluster_start || die "could not start the server"
+}
+
 # bench_start [LINE...]: the section's server, database bench, the extension
 bench_start() {
-	cluster_create "bench-$BENCH_SECTION"
-	if [ -n "${BENCH_CONF_OMIT:-}" ]; then
-		cluster_conf "" "# bench/bench.conf without the lines matching /$BENCH_CONF_OMIT/"
-		grep -Ev -- "$BENCH_CONF_OMIT" "$bench_root/bench/bench.conf" >>"$CLUSTER_DATA/postgresql.conf" || true
-	else
-		cluster_conf "" "# bench/bench.conf"
-		cat "$bench_root/bench/bench.conf" >>"$CLUSTER_DATA/postgresql.conf"
-	fi
-	if [ $# -gt 0 ]; then
-		cluster_conf "# settings of the $BENCH_SECTION section" "$@"
-	fi
-	cluster_start
+	bench_server "$@"
 	cluster_psql -d postgres -c 'CREATE DATABASE bench'
 	cluster_psql -d bench -c 'CREATE EXTENSION order_mgmt' -c 'CREATE SCHEMA bench'
 	say "server on $CLUSTER_WORK port $CLUSTER_PORT, $(bench_sql <<<'SHOW server_version')," \
 		"order_mgmt $(bench_sql <<<"SELECT extversion FROM pg_extension WHERE extname = 'order_mgmt'")"
 }
+
+# q DB [psql args]: SQL on stdin, unaligned tuples only
+q() { local db=$1; shift; cluster_psql -d "$db" -At "$@"; }
 
 bench_sql() { cluster_psql -d bench -At "$@"; }
 
@@ -164,4 +252,84 @@ bench_pgbench() {
 	[ "${BENCH_KEEP_LOGS:-0}" = 1 ] || rm -f "$dir"/tx.*
 	"$BENCH_PYTHON" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f %.3f %.3f" % (d["tps"], d["p50_ms"], d["p99_ms"]))' \
 		"{\"tps\": $tps, $stats}"
+}
+
+# bench_cart_script LINES [customers=N] [customer=SQL] [products=N] [currency=SQL] [end=TEXT]:
+# prints the pgbench script every section uses for one create_order of a
+# random LINES-line cart, its command built from pgbench variables (pgbench
+# cannot make uuids: the ids come from SQL):
+#   - line i: quantity random(1, 3), unit price random(100, 10000) (minor
+#     units); the total is their sum
+#   - cartId gen_random_uuid() (a new cart every time)
+#   - customerId gen_random_uuid(), or with customers=N one of N customers:
+#     :cust is random(1, N) and customer=SQL (default
+#     'c0000000-0000-4000-8000-' || lpad(:cust::text, 12, '0')) the id
+#   - productIds gen_random_uuid(), or with products=N LINES consecutive ids
+#     of N (a0000000-0000-4000-8000-<n>, n from 1) from a random start
+#   - currency an SQL expression (default 'EUR'); :cur is random(0, 99)
+#   - end: what follows the statement (default ";"; " AS order_id \gset"
+#     keeps the new order's id in :order_id)
+bench_cart_script() {
+	local lines=$1 customers=0 customer="'c0000000-0000-4000-8000-' || lpad(:cust::text, 12, '0')"
+	local products=0 currency="'EUR'" end=";" a i sep total="" product items=""
+	shift
+	for a in "$@"; do
+		case $a in
+		customers=*) customers=${a#*=} ;;
+		customer=*) customer=${a#*=} ;;
+		products=*) products=${a#*=} ;;
+		currency=*) currency=${a#*=} ;;
+		end=*) end=${a#*=} ;;
+		*) die "bench_cart_script: unknown option $a" ;;
+		esac
+	done
+	[ "$customers" -gt 0 ] && echo "\\set cust random(1, $customers)"
+	[ "$products" -gt 0 ] && echo "\\set prod random(1, $((products - lines + 1)))"
+	[[ $currency == *:cur* ]] && echo "\\set cur random(0, 99)"
+	for i in $(seq 1 "$lines"); do
+		echo "\\set q$i random(1, 3)"
+		echo "\\set u$i random(100, 10000)"
+		total+="${total:+ + }:q$i * :u$i"
+		if [ "$products" -gt 0 ]; then
+			product="'a0000000-0000-4000-8000-' || lpad((:prod::int + $((i - 1)))::text, 12, '0')"
+		else
+			product="gen_random_uuid()"
+		fi
+		sep=","
+		[ "$i" = "$lines" ] && sep=""
+		items+="        jsonb_build_object('productId', $product, 'quantity', :q$i::int, 'unitPrice', :u$i::bigint)$sep"$'\n'
+	done
+	echo "\\set total $total"
+	echo "SELECT order_mgmt.create_order(jsonb_build_object("
+	echo "    'cartId', gen_random_uuid(),"
+	if [ "$customers" -gt 0 ]; then
+		echo "    'customerId', $customer,"
+	else
+		echo "    'customerId', gen_random_uuid(),"
+	fi
+	echo "    'items', jsonb_build_array("
+	printf '%s' "$items"
+	echo "    ),"
+	echo "    'total', :total::bigint, 'currency', $currency))$end"
+}
+
+# machine_lines DB: Markdown bullet lines: machine, server version, load
+machine_lines() {
+	local cpu mem
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+	mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	printf -- '- %s CPUs (%s), %s of memory; load average at the end: %s\n' "$(nproc)" "$cpu" "$mem" \
+		"$(cut -d' ' -f1-3 /proc/loadavg)"
+	printf -- '- %s\n' "$(q "$1" <<<'SELECT version()')"
+}
+
+# settings_block DB: the settings that differ from the defaults, in a code block
+settings_block() {
+	printf '```\n'
+	q "$1" <<<"SELECT name || ' = ' || current_setting(name) FROM pg_settings
+		WHERE source IN ('configuration file', 'command line') AND name NOT IN ('unix_socket_directories',
+		  'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time', 'datestyle', 'default_text_search_config',
+		  'timezone', 'log_timezone', 'dynamic_shared_memory_type', 'listen_addresses', 'port')
+		ORDER BY name"
+	printf '```\n'
 }

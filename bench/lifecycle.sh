@@ -5,6 +5,9 @@
 # limit, one hand-written UPDATE + outbox INSERT statement on trigger-free
 # copies of the tables (bench/pgbench/complete_bare.sql).
 #
+# Compares: cancel_order, complete_order and the direct UPDATE against one
+# hand-written UPDATE + outbox INSERT on bench_bare (the limit); 1, 4 and 16 clients.
+#
 # Every transaction takes a CREATED order no other transaction takes: the
 # orders of all runs are inserted first (directly, triggers bypassed, the
 # same way into order_mgmt and bench_bare) and numbered in bench.lc; run r
@@ -26,7 +29,7 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bench_init lifecycle
+bench_init lifecycle "$@"
 
 ROUNDS=${BENCH_ROUNDS:-2}
 SYNC=${BENCH_SYNCHRONOUS_COMMIT:-off}
@@ -80,16 +83,12 @@ CREATE TABLE bench.lc AS
 	FROM (VALUES $plan) AS p(base, count, schema), generate_series(1, p.count) AS g;
 ALTER TABLE bench.lc ADD PRIMARY KEY (n);
 SET session_replication_role = replica;
-INSERT INTO order_mgmt.orders (order_id, cart_id, customer_id, status, total, currency,
-	version, created_at, command_digest)
-SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(),
-	sha256(uuid_send(order_id))
-FROM bench.lc WHERE schema = 'order_mgmt' ORDER BY n;
-INSERT INTO bench_bare.orders (order_id, cart_id, customer_id, status, total, currency,
-	version, created_at, command_digest)
-SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(),
-	sha256(uuid_send(order_id))
-FROM bench.lc WHERE schema = 'bench_bare' ORDER BY n;
+$(for s in order_mgmt bench_bare; do
+	echo "INSERT INTO $s.orders (order_id, cart_id, customer_id, status, total, currency, version, created_at,
+		command_digest)
+	SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(), sha256(uuid_send(order_id))
+	FROM bench.lc WHERE schema = '$s' ORDER BY n;"
+done)
 RESET session_replication_role;
 VACUUM ANALYZE;
 CHECKPOINT;

@@ -2,6 +2,8 @@
 # bench/notify.sh: order throughput with order_mgmt.notifications = off,
 # in_process and worker (issue 4, item 6): a short run of bench/notify_modes.sh.
 #
+# Compares: order throughput with notifications worker and in_process against off.
+#
 #   sudo bench/notify.sh              # standard: 2 rounds x 3 modes x 10 s, no listener
 #   sudo bench/notify.sh --scale      # (or BENCH_SCALE=1) notify_modes.sh's full run: 3 rounds x 15 s,
 #                                     # without and with a listener (wake-up delays)
@@ -19,10 +21,9 @@
 # Environment: BENCH_QUICK, BENCH_SCALE, BENCH_OUT, PG_CONFIG; NOTIFY_ROUNDS,
 # NOTIFY_DURATION, NOTIFY_CLIENTS, NOTIFY_SETUPS override.
 set -euo pipefail
-# shellcheck disable=SC2034  # (SECTION is read by lib/section_helpers.sh)
-SECTION=notify
-# shellcheck source=bench/lib/section_helpers.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/section_helpers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_ENV="NOTIFY_ROUNDS NOTIFY_DURATION NOTIFY_CLIENTS NOTIFY_SETUPS" bench_init notify "$@"
 check_installed ""
 
 if [ "$QUICK" = 1 ]; then

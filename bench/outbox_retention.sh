@@ -4,17 +4,20 @@
 # write load, and do dead tuples get cleaned up?
 #
 #   sudo bench/outbox_retention.sh                 # 1,000,000 orders per scenario
-#   sudo ORDERS=20000 bench/outbox_retention.sh    # a quick smoke run
+#   sudo ORDERS=2000 SETTLE=3 bench/outbox_retention.sh    # the smallest run
 #
-# It does NOT build or install the extension: it uses the order_mgmt already
-# installed in PostgreSQL 15 (run `make install` or scripts/test.sh first), or
-# the one of another installation with PG_CONFIG=.../pg_config, and stops if
-# there is none.  It needs pgbench, pg_recvlogical and wal2json
+# Compares: the outbox and event_feed sizes and dead tuples under the same
+# write load, CDC only (scenario A) against a polling consumer (scenario B),
+# each against the bound that retention promises; not a speed contest.
+#
+# Built on bench/lib.sh.  It does NOT build or install the extension: it uses
+# the order_mgmt already installed in the PostgreSQL of PG_CONFIG, and stops
+# if there is none.  It needs pgbench, pg_recvlogical and wal2json
 # (Debian: postgresql-15, postgresql-15-wal2json).
 #
-# As root, it starts a throwaway server (scripts/lib/cluster.sh) as the "postgres" account (temporary
-# directory, free port, unix socket only, the settings of test/test.conf plus
-# shared_buffers = 256MB and two logging-only settings), and runs two
+# As root, it starts a throwaway server (bench_server of bench/lib.sh: the
+# settings of test/test.conf plus shared_buffers = 256MB and three
+# logging-only settings; bench/bench.conf is not used), and runs two
 # scenarios, each in a fresh database with a fresh extension:
 #
 #   A  "CDC only": no polling consumer; a logical slot with wal2json, drained
@@ -28,8 +31,8 @@
 #      written was received exactly once (no duplicate, none missing).
 #
 # The write load is pgbench -n -M prepared -c 4 -j 2: one script run creates
-# one 3-line order (a CreateOrder command built in SQL, gen_random_uuid() as
-# cart id); 10% of the orders are then completed and 10% cancelled, each in a
+# one order of a random 3-line cart (bench_cart_script of bench/lib.sh: 100k
+# customers, 3 consecutive of 99,999 products, GBP); 10% of the orders are then completed and 10% cancelled, each in a
 # transaction of its own.  -t is ORDERS/4 per client.
 #
 # Every 10 s a sampler appends to samples_<scenario>.csv: outbox rows and total
@@ -41,7 +44,8 @@
 # measures the final state.
 #
 # Writes bench/RETENTION.md (or $REPORT) and keeps the CSVs, logs and the
-# server log in $RESULTS_DIR (default: a new /tmp/order_mgmt-retention.XXXXXX).
+# server log in $RESULTS_DIR (default: $BENCH_OUT/outbox_retention, BENCH_OUT a
+# new /tmp directory).
 # On exit, even on error or Ctrl-C, every process it started is stopped, the
 # server too, and its temporary directory is removed.
 #
@@ -54,93 +58,29 @@
 #   REPORT=...           the Markdown report (default bench/RETENTION.md)
 #   PG_CONFIG=...        the PostgreSQL to use (default Debian's PostgreSQL 15)
 set -euo pipefail
-
-if [ "$(id -u)" -ne 0 ]; then
-	exec sudo --preserve-env=PATH,ORDERS,SCENARIOS,SETTLE,DRAIN_TIMEOUT,RESULTS_DIR,REPORT,PG_CONFIG \
-		bash "$0" "$@"
-fi
-
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=scripts/lib/cluster.sh
-source "$root/scripts/lib/cluster.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_RAW=${RESULTS_DIR:-} BENCH_ENV="ORDERS SCENARIOS SETTLE DRAIN_TIMEOUT RESULTS_DIR REPORT" \
+	bench_init outbox_retention "$@"
+check_installed wal2json.so
+RESULTS_DIR=$RAW
 bindir=$CLUSTER_BINDIR
+[ -x "$bindir/pg_recvlogical" ] || die "$bindir/pg_recvlogical is missing"
 
 ORDERS=${ORDERS:-1000000}
 SCENARIOS=${SCENARIOS:-A B}
 SETTLE=${SETTLE:-60}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-900}
-REPORT=${REPORT:-$root/bench/RETENTION.md}
+REPORT=${REPORT:-$bench_root/bench/RETENTION.md}
 CLIENTS=4
 THREADS=2
 KEEP='10 seconds'
 BATCH=1000
 SAMPLE_EVERY=10
 
-die() { printf 'outbox_retention: %s\n' "$*" >&2; exit 1; }
-say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
-
-case $ORDERS in '' | *[!0-9]*) die "ORDERS must be a positive integer" ;; esac
-[ "$ORDERS" -gt 0 ] || die "ORDERS must be a positive integer"
+bench_int ORDERS
 per_client=$(((ORDERS + CLIENTS - 1) / CLIENTS))
 total_orders=$((per_client * CLIENTS))
-
-[ -x "$bindir/postgres" ] || die "PostgreSQL 15 is not installed in $bindir"
-sharedir=$("$bindir/pg_config" --sharedir)
-pkglibdir=$("$bindir/pg_config" --pkglibdir)
-[ -f "$sharedir/extension/order_mgmt.control" ] && [ -f "$pkglibdir/order_mgmt.so" ] ||
-	die "order_mgmt is not installed (this script never builds it: run make install first)"
-[ -f "$pkglibdir/wal2json.so" ] || die "wal2json is not installed (postgresql-15-wal2json)"
-for tool in pgbench pg_recvlogical psql pg_ctl initdb; do
-	[ -x "$bindir/$tool" ] || die "$bindir/$tool is missing"
-done
-
-# (as_pg, the prefix that runs a command as the postgres account, comes
-# from scripts/lib/cluster.sh)
-work="" data="" stopfile=""
-bg_pids=()
-cleanup() {
-	local rc=$? p
-	set +e
-	trap "" HUP INT TERM PIPE
-	trap - EXIT
-	[ -n "$stopfile" ] && touch "$stopfile" 2>/dev/null
-	for p in "${bg_pids[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${bg_pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	if [ -n "$work" ]; then
-		if [ -n "${RESULTS_DIR:-}" ] && [ -f "$work/server.log" ]; then
-			cp "$work/server.log" "$RESULTS_DIR/server.log" 2>/dev/null
-		fi
-		if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ -f "$work/server.log" ]; then
-			echo "---- last lines of the server log" >&2
-			tail -n 20 "$work/server.log" >&2
-		fi
-		cd /
-		# stops the server, waits for its processes, removes $work
-		if cluster_destroy; then
-			echo "cleanup: server stopped, $work removed, no process left behind"
-		else
-			rc=1
-		fi
-	fi
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d /tmp/order_mgmt-retention.XXXXXX)}
-mkdir -p "$RESULTS_DIR"
-chmod 755 "$RESULTS_DIR"
-cluster_create bench || die "initdb failed"
-work=$CLUSTER_WORK
-data=$CLUSTER_DATA
-stopfile=$work/stop
-cd "$work"                      # a cwd the postgres account can read
 
 say "results in $RESULTS_DIR; report to $REPORT"
 say "$total_orders orders per scenario ($CLIENTS clients x $per_client), scenarios: $SCENARIOS"
@@ -149,19 +89,15 @@ bench_conf="shared_buffers = 256MB
 log_autovacuum_min_duration = 0
 log_lock_waits = on
 log_line_prefix = '%m [%p] %q%d %a: '"
-{
-	echo "# test/test.conf"
-	cat "$root/test/test.conf"
-	echo "# benchmark settings (the last two only log: every autovacuum run, lock waits over deadlock_timeout)"
-	echo "$bench_conf"
-} >>"$data/postgresql.conf"
-
-cluster_start || die "could not start the server"
+mapfile -t conf_lines <<<"$bench_conf"
+# (the last three only log: every autovacuum run, lock waits over deadlock_timeout)
+bench_server -f test/test.conf "${conf_lines[@]}"
+work=$CLUSTER_WORK
+data=$CLUSTER_DATA
 port=$CLUSTER_PORT
-
-psql_base=("$bindir/psql" -X -q -h "$work" -p "$port" -U postgres -v ON_ERROR_STOP=1)
-# q DB [psql args]: SQL on stdin, unaligned tuples only
-q() { local db=$1; shift; "${as_pg[@]}" "${psql_base[@]}" -d "$db" -At "$@"; }
+BENCH_STOPFILE=$work/stop
+stopfile=$BENCH_STOPFILE
+cd "$work"                      # a cwd the postgres account can read
 
 pg_version=$(q postgres <<<'SELECT version()')
 say "server: $pg_version, socket $work/.s.PGSQL.$port"
@@ -169,30 +105,11 @@ say "server: $pg_version, socket $work/.s.PGSQL.$port"
 # ---------------------------------------------------------------------------
 # The pgbench script: one run = one order (one transaction); 10% are then
 # completed, 10% cancelled, each in its own transaction
-cat >"$work/orders.pgbench" <<'EOF'
-\set cust random(1, 100000)
-\set prod random(1, 99997)
-\set q1 random(1, 3)
-\set q2 random(1, 3)
-\set q3 random(1, 3)
-\set u1 random(100, 10000)
-\set u2 random(100, 10000)
-\set u3 random(100, 10000)
-\set total :q1 * :u1 + :q2 * :u2 + :q3 * :u3
-\set fate random(1, 100)
-\set reason random(1, 4)
-SELECT order_mgmt.create_order(jsonb_build_object(
-    'cartId', gen_random_uuid(),
-    'customerId', 'c0000000-0000-4000-8000-' || lpad(:cust::text, 12, '0'),
-    'items', jsonb_build_array(
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:prod::int)::text, 12, '0'),
-                           'quantity', :q1::int, 'unitPrice', :u1::bigint),
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:prod::int + 1)::text, 12, '0'),
-                           'quantity', :q2::int, 'unitPrice', :u2::bigint),
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:prod::int + 2)::text, 12, '0'),
-                           'quantity', :q3::int, 'unitPrice', :u3::bigint)),
-    'total', :total::bigint,
-    'currency', 'GBP')) AS order_id \gset
+{
+	echo '\set fate random(1, 100)'
+	echo '\set reason random(1, 4)'
+	bench_cart_script 3 customers=100000 products=99999 currency="'GBP'" 'end= AS order_id \gset'
+	cat <<'EOF'
 \if :fate <= 10
 SELECT order_mgmt.complete_order(:order_id::uuid);
 \elif :fate <= 20
@@ -200,6 +117,7 @@ SELECT order_mgmt.cancel_order(:order_id::uuid,
     (ARRAY['CUSTOMER_REQUESTED', 'PAYMENT_FAILED', 'OUT_OF_STOCK', 'FRAUD'])[:reason::int]);
 \endif
 EOF
+} >"$work/orders.pgbench"
 
 # One consumer batch (scenario B): fetch, record every event, acknowledge, in
 # one transaction; then leave if asked to stop, and sleep when not busy.
@@ -337,7 +255,7 @@ EOF
 		{
 			printf '%s\n' '\o /dev/null'
 			while :; do printf '%s\n' "$consumer_batch"; done
-		} 2>/dev/null | "${as_pg[@]}" "${psql_base[@]}" -d "$db" >"$RESULTS_DIR/consumer_$sc.log" 2>&1 &
+		} 2>/dev/null | cluster_psql -d "$db" >"$RESULTS_DIR/consumer_$sc.log" 2>&1 &
 		consumer_pid=$!
 		bg_pids+=("$consumer_pid")
 		say "scenario $sc: consumer 'bench' registered, polling session started"

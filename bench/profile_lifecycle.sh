@@ -102,16 +102,12 @@ CREATE TABLE prof.lc AS
 	FROM (VALUES $plan) AS p(first, count, schema), generate_series(1, p.count) AS g;
 ALTER TABLE prof.lc ADD PRIMARY KEY (n);
 SET session_replication_role = replica;
-INSERT INTO order_mgmt.orders (order_id, cart_id, customer_id, status, total, currency,
-	version, created_at, command_digest)
-SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(),
-	sha256(uuid_send(order_id))
-FROM prof.lc WHERE schema = 'order_mgmt' ORDER BY n;
-INSERT INTO bare.orders (order_id, cart_id, customer_id, status, total, currency,
-	version, created_at, command_digest)
-SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(),
-	sha256(uuid_send(order_id))
-FROM prof.lc WHERE schema = 'bare' ORDER BY n;
+$(for s in order_mgmt bare; do
+	echo "INSERT INTO $s.orders (order_id, cart_id, customer_id, status, total, currency, version, created_at,
+		command_digest)
+	SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(), sha256(uuid_send(order_id))
+	FROM prof.lc WHERE schema = '$s' ORDER BY n;"
+done)
 RESET session_replication_role;
 VACUUM ANALYZE;
 EOF

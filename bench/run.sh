@@ -186,7 +186,10 @@ mode=standard
 lib_users() {
 	local s list=()
 	for s in "${sections[@]}"; do
-		[ -f "$root/bench/$s.sh" ] && grep -q '^source .*/lib\.sh"' "$root/bench/$s.sh" && list+=("$s")
+		# (bench_start, or bench_server without -f or with -f bench/bench.conf)
+		[ -f "$root/bench/$s.sh" ] &&
+			grep -Eq '^[[:space:]]*([A-Z_]+=[^ ]+ )*(bench_start|bench_server( -f bench/bench\.conf| [^-]|$))' "$root/bench/$s.sh" &&
+			list+=("$s")
 	done
 	local IFS=, joined
 	joined=${list[*]:-none}
@@ -213,7 +216,7 @@ tmp=$(mktemp)
 	echo "| pgbench | $("$bindir/pgbench" --version) |"
 	echo "| order_mgmt | $ext_version, tree $rev |"
 	echo
-	echo "Each section runs its own throwaway server(s): unix socket only, fresh initdb, data in /tmp. The sections started through \`bench/lib.sh\` ($(lib_users)) use these settings (\`bench/bench.conf\`) and name any they add; the other sections name their servers' settings in their fragments:"
+	echo "Each section runs its own throwaway server(s): unix socket only, fresh initdb, data in /tmp. The sections whose servers start from \`bench/bench.conf\` ($(lib_users)) use these settings (\`bench/bench.conf\`) and name any they add; the other sections name their servers' settings in their fragments:"
 	echo
 	echo '```'
 	grep -v '^#' "$root/bench/bench.conf" | sed '/^$/d'

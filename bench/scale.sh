@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # bench/scale.sh: the scale points (issue 4) and the report targets (issue 6)
 #
+# Compares: get_order and the report queries at 10k, 1M and 10M stored orders
+# against each other and the issue 6 targets; create_order with against without
+# the report indexes.
+#
 #   sudo bench/scale.sh --scale          # (or BENCH_SCALE=1) stores of 10k, 1M and 10M orders
 #   sudo BENCH_QUICK=1 bench/scale.sh    # smoke: stores of 1k, 10k and 50k orders, short runs
 # Without --scale / BENCH_SCALE=1 (and without BENCH_QUICK=1) it only writes a
@@ -55,10 +59,9 @@
 # ("10000 1000000 10000000"), SCALE_ROUNDS (2), SCALE_GET_S (10), SCALE_CO_S (20),
 # SCALE_CO_ROUNDS (3), SCALE_REPORT_RUNS (20), SCALE_CUST_S (10).
 set -euo pipefail
-# shellcheck disable=SC2034  # (SECTION is read by lib/section_helpers.sh)
-SECTION=scale
-# shellcheck source=bench/lib/section_helpers.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/section_helpers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_ENV="SCALE_SIZES SCALE_ROUNDS SCALE_GET_S SCALE_CO_S SCALE_CO_ROUNDS SCALE_REPORT_RUNS SCALE_CUST_S" bench_init scale "$@"
 
 if [ "$SCALE" = 0 ] && [ "$QUICK" = 0 ]; then
 	cat >"$FRAGMENT" <<'EOF'
@@ -101,10 +104,7 @@ measure_conf=("shared_buffers = 1GB" "maintenance_work_mem = 1GB" "max_parallel_
 	"max_wal_size = 8GB" "checkpoint_timeout = 30min" "work_mem = 16MB")
 load_conf=("wal_level = minimal" "max_wal_senders = 0" "fsync = off" "full_page_writes = off"
 	"synchronous_commit = off" "autovacuum = off")
-cluster_create scale
-conf_bench_settings
-cluster_conf "${measure_conf[@]}"
-cluster_start
+bench_server "${measure_conf[@]}"
 cd "$CLUSTER_WORK"
 t0=$(q postgres <<<"SELECT date_trunc('second', now())")
 say "t0 (the stores' now) = $t0"
@@ -120,6 +120,19 @@ measure_mode() {
 	q postgres <<<'ALTER SYSTEM RESET ALL'
 	cluster_restart
 	q postgres <<<'CHECKPOINT'
+}
+
+# table_ddl DB TABLE: the statements that rebuild TABLE's keys and indexes
+# (to drop now and rebuild after the load)
+table_ddl() {
+	q "$1" <<SQL
+SELECT 'ALTER TABLE $2 ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid) || ';'
+  FROM pg_constraint WHERE conrelid = '$2'::regclass AND contype IN ('p', 'u')
+UNION ALL
+SELECT pg_get_indexdef(indexrelid) || ';' FROM pg_index
+ WHERE indrelid = '$2'::regclass
+   AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = '$2'::regclass)
+SQL
 }
 
 # elapsed seconds since a date +%s.%N stamp
@@ -151,24 +164,8 @@ for n in "${sizes[@]}"; do
 	version=$(q "$db" <<<"SELECT extversion FROM pg_extension WHERE extname = 'order_mgmt'")
 	q "$db" -f "$ROOT/bench/sql/scale_gen.sql" >/dev/null
 	# the keys and indexes of the two tables, to drop now and rebuild after the load
-	ddl_orders=$(q "$db" <<'SQL'
-SELECT 'ALTER TABLE order_mgmt.orders ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid) || ';'
-  FROM pg_constraint WHERE conrelid = 'order_mgmt.orders'::regclass AND contype IN ('p', 'u')
-UNION ALL
-SELECT pg_get_indexdef(indexrelid) || ';' FROM pg_index
- WHERE indrelid = 'order_mgmt.orders'::regclass
-   AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = 'order_mgmt.orders'::regclass)
-SQL
-	)
-	ddl_lines=$(q "$db" <<'SQL'
-SELECT 'ALTER TABLE order_mgmt.order_lines ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid) || ';'
-  FROM pg_constraint WHERE conrelid = 'order_mgmt.order_lines'::regclass AND contype IN ('p', 'u')
-UNION ALL
-SELECT pg_get_indexdef(indexrelid) || ';' FROM pg_index
- WHERE indrelid = 'order_mgmt.order_lines'::regclass
-   AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = 'order_mgmt.order_lines'::regclass)
-SQL
-	)
+	ddl_orders=$(table_ddl "$db" order_mgmt.orders)
+	ddl_lines=$(table_ddl "$db" order_mgmt.order_lines)
 	q "$db" <<'SQL'
 DO $$
 DECLARE r record;
@@ -308,26 +305,9 @@ echo "round,seq,indexes,commit,tps,latency_ms" >"$cocsv"
 if [ "$reports" = 1 ]; then
 	db=s$largest
 	ncust=$((largest / 10 > 0 ? largest / 10 : 1))
-	cat >"$CLUSTER_WORK/create.pgbench" <<SQL
-\\set c random(1, $ncust)
-\\set cur random(0, 99)
-\\set q1 random(1, 3)
-\\set q2 random(1, 3)
-\\set q3 random(1, 3)
-\\set u1 random(100, 9999)
-\\set u2 random(100, 9999)
-\\set u3 random(100, 9999)
-\\set p random(0, 9990)
-\\set total :q1 * :u1 + :q2 * :u2 + :q3 * :u3
-SELECT order_mgmt.create_order(jsonb_build_object(
-    'cartId', gen_random_uuid(), 'customerId', bench.customer_id(:c::bigint),
-    'items', jsonb_build_array(
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:p::int + 1)::text, 12, '0'), 'quantity', :q1::int, 'unitPrice', :u1::bigint),
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:p::int + 2)::text, 12, '0'), 'quantity', :q2::int, 'unitPrice', :u2::bigint),
-        jsonb_build_object('productId', 'a0000000-0000-4000-8000-' || lpad((:p::int + 3)::text, 12, '0'), 'quantity', :q3::int, 'unitPrice', :u3::bigint)),
-    'total', :total::bigint,
-    'currency', CASE WHEN :cur::int < 55 THEN 'EUR' WHEN :cur::int < 80 THEN 'USD' WHEN :cur::int < 95 THEN 'GBP' ELSE 'JPY' END));
-SQL
+	bench_cart_script 3 customers="$ncust" customer='bench.customer_id(:cust::bigint)' products=9993 \
+		currency="CASE WHEN :cur::int < 55 THEN 'EUR' WHEN :cur::int < 80 THEN 'USD' WHEN :cur::int < 95 THEN 'GBP' ELSE 'JPY' END" \
+		>"$CLUSTER_WORK/create.pgbench"
 	chmod 644 "$CLUSTER_WORK/create.pgbench"
 	# co_run ROUND SEQ LABEL DB: synchronous_commit on (the deployment default:
 	# commits wait for the WAL flush), then off (CPU-bound: what the indexes cost)

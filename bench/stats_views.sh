@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # bench/stats_views.sh: what reading the stats views costs (issue 10)
 #
+# Compares: what a scrape of each stats view costs against the plain count a
+# naive status view would run.
+#
 #   sudo bench/stats_views.sh                  # 1M orders, 1M outbox events
 #   sudo BENCH_QUICK=1 bench/stats_views.sh    # smoke: 20k orders and events
 #
@@ -28,10 +31,9 @@
 # Environment: BENCH_QUICK, BENCH_OUT, PG_CONFIG; STATS_ORDERS (1000000),
 # STATS_EVENTS (1000000), STATS_LIVE (20000), STATS_RUNS (20).
 set -euo pipefail
-# shellcheck disable=SC2034  # (SECTION is read by lib/section_helpers.sh)
-SECTION=stats_views
-# shellcheck source=bench/lib/section_helpers.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/section_helpers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_ENV="STATS_ORDERS STATS_EVENTS STATS_LIVE STATS_RUNS" bench_init stats_views "$@"
 check_installed test_decoding.so
 
 if [ "$QUICK" = 1 ]; then
@@ -42,10 +44,7 @@ fi
 bindir=$CLUSTER_BINDIR
 db=stats
 
-cluster_create stats_views
-conf_bench_settings
-cluster_conf "work_mem = 16MB"
-cluster_start
+bench_server "work_mem = 16MB"
 cd "$CLUSTER_WORK"
 q postgres <<<"CREATE DATABASE $db"
 q "$db" <<<'CREATE EXTENSION order_mgmt'

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # bench/wal_bytes.sh: WAL bytes per created order, by event mode (issue 4, item 4)
 #
+# Compares: WAL bytes per order of create_order in the three event modes against
+# the bare CTE (order + lines) and the bare CTE with the outbox row.
+#
 #   sudo bench/wal_bytes.sh               # standard: 2 rounds; 2000 3-line and 500 50-line orders per run
 #   sudo BENCH_QUICK=1 bench/wal_bytes.sh # smoke: 1 round of 200 / 50 orders
 #
@@ -16,10 +19,11 @@
 # Contenders, each one pgbench client (-c 1 -t N), one order per transaction,
 # for 3-line and 50-line carts:
 #   bare                a CTE inserting the order row and its lines into bare
-#                       tables (CREATE TABLE ... (LIKE order_mgmt.x INCLUDING ALL):
-#                       same columns, constraints and indexes, no triggers)
+#                       tables (bench_bare of bench/setup.sql: LIKE order_mgmt.x
+#                       INCLUDING ALL, same columns, constraints and indexes, no triggers)
 #   bare+outbox         the same CTE plus the outbox row (a one-statement insert)
-#   outbox              create_order, order_mgmt.event_mode = outbox (the default)
+#   outbox              create_order of bench.cart(n) (bench/setup.sql: the lines
+#                       the CTEs write), order_mgmt.event_mode = outbox (the default)
 #   message             create_order, event_mode = message (a logical decoding message, no outbox row)
 #   outbox_and_message  create_order, event_mode = outbox_and_message
 # Every contender first gets a warm-up run of the same size (its tables are
@@ -35,10 +39,9 @@
 # the pg_waldump statistics of every run.
 # Environment: BENCH_QUICK, BENCH_OUT, PG_CONFIG; WAL_ROUNDS, WAL_N3, WAL_N50 override the sizes.
 set -euo pipefail
-# shellcheck disable=SC2034  # (SECTION is read by lib/section_helpers.sh)
-SECTION=wal_bytes
-# shellcheck source=bench/lib/section_helpers.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/section_helpers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BENCH_ENV="WAL_ROUNDS WAL_N3 WAL_N50" bench_init wal_bytes "$@"
 check_installed wal2json.so
 
 if [ "$QUICK" = 1 ]; then
@@ -51,24 +54,17 @@ bindir=$CLUSTER_BINDIR
 started=$(date +%s)
 
 say "$ROUNDS rounds; $N3 3-line and $N50 50-line orders per run"
-cluster_create wal_bytes
-conf_bench_settings
-conf_test_settings
-cluster_conf "autovacuum = off" "checkpoint_timeout = 1h" "max_wal_size = 8GB" \
+bench_server -f bench/bench.conf -f test/test.conf "autovacuum = off" "checkpoint_timeout = 1h" "max_wal_size = 8GB" \
 	"synchronous_commit = off" "order_mgmt.notifications = off"
-cluster_start
 cd "$CLUSTER_WORK"
 q postgres <<<'CREATE DATABASE bench'
 q bench <<'SQL'
 CREATE EXTENSION order_mgmt;
+CREATE SCHEMA bench;
 SELECT 'slot' FROM pg_create_logical_replication_slot('wal_bytes', 'wal2json') \g /dev/null
-CREATE SCHEMA bare;
-CREATE TABLE bare.orders (LIKE order_mgmt.orders INCLUDING ALL);
-CREATE TABLE bare.order_lines (LIKE order_mgmt.order_lines INCLUDING ALL);
-CREATE SEQUENCE bare.outbox_position_seq AS bigint;
-CREATE TABLE bare.outbox (LIKE order_mgmt.outbox INCLUDING ALL);
-ALTER TABLE bare.outbox ALTER position SET DEFAULT nextval('bare.outbox_position_seq');
 SQL
+# bench.cart(n) and the trigger-free copies of the tables, bench_bare
+q bench -f "$bench_root/bench/setup.sql" >/dev/null
 
 # script CONTENDER LINES: writes the pgbench script, prints its path
 script() {
@@ -79,19 +75,19 @@ script() {
 		{
 			cat <<SQL
 WITH o AS (
-  INSERT INTO bare.orders (order_id, cart_id, customer_id, status, total, currency, version, created_at, command_digest)
+  INSERT INTO bench_bare.orders (order_id, cart_id, customer_id, status, total, currency, version, created_at, command_digest)
   VALUES (order_mgmt.uuid_generate_v7(), gen_random_uuid(), gen_random_uuid(), 'CREATED',
           (SELECT sum((1 + g % 3) * 100 * g) FROM generate_series(1, $n) g), 'EUR', 1, now(),
           sha256(convert_to(gen_random_uuid()::text, 'UTF8')))
   RETURNING order_id, customer_id, total, currency, created_at),
 l AS (
-  INSERT INTO bare.order_lines (order_id, line_no, product_id, quantity, unit_price)
+  INSERT INTO bench_bare.order_lines (order_id, line_no, product_id, quantity, unit_price)
   SELECT o.order_id, g, gen_random_uuid(), 1 + g % 3, 100 * g FROM o, generate_series(1, $n) g)
 SQL
 			if [ "$c" = bare+outbox ]; then
 				cat <<'SQL'
 , x AS (
-  INSERT INTO bare.outbox (id, aggregatetype, aggregateid, type, payload, order_version, schema_version,
+  INSERT INTO bench_bare.outbox (id, aggregatetype, aggregateid, type, payload, order_version, schema_version,
                            occurred_at, xact_id)
   SELECT order_mgmt.uuid_generate_v7(), 'order', o.order_id, 'OrderCreated',
          jsonb_build_object('orderId', o.order_id, 'customerId', o.customer_id, 'total', o.total,
@@ -104,10 +100,7 @@ SQL
 		;;
 	*)
 		cat >"$f" <<SQL
-SELECT order_mgmt.create_order(jsonb_build_object('cartId', gen_random_uuid(), 'customerId', gen_random_uuid(),
-  'items', (SELECT jsonb_agg(jsonb_build_object('productId', gen_random_uuid(), 'quantity', 1 + g % 3,
-                                                'unitPrice', 100 * g) ORDER BY g) FROM generate_series(1, $n) g),
-  'total', (SELECT sum((1 + g % 3) * 100 * g) FROM generate_series(1, $n) g), 'currency', 'EUR'));
+SELECT order_mgmt.create_order(bench.cart($n));
 SQL
 		;;
 	esac
@@ -166,8 +159,8 @@ done
 counts=$(q bench <<'SQL'
 SELECT (SELECT count(*) FROM order_mgmt.orders) || ' orders, ' ||
        (SELECT count(*) FROM order_mgmt.outbox) || ' outbox rows, ' ||
-       (SELECT count(*) FROM bare.orders) || ' bare orders, ' ||
-       (SELECT count(*) FROM bare.outbox) || ' bare outbox rows'
+       (SELECT count(*) FROM bench_bare.orders) || ' bare orders, ' ||
+       (SELECT count(*) FROM bench_bare.outbox) || ' bare outbox rows'
 SQL
 )
 say "stored: $counts"
