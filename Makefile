@@ -3,6 +3,7 @@
 MODULE_big = order_mgmt
 OBJS = \
 	src/order_mgmt.o \
+	src/order_schema.o \
 	src/currency.o \
 	src/uuid7.o \
 	src/json_out.o \
@@ -46,6 +47,11 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter \
 	-Wmissing-prototypes
 ifdef WERROR
 PG_CFLAGS += -Werror
+endif
+# make ORDER_MGMT_FORCE_SPI=1 (or the variable in the environment): every
+# write takes the SPI path, the fallback of the executor-free writes
+ifdef ORDER_MGMT_FORCE_SPI
+PG_CPPFLAGS += -DORDER_MGMT_FORCE_SPI
 endif
 
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs \
