@@ -374,10 +374,6 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 	AclMode		required;
 	int			i;
 
-#ifdef ORDER_MGMT_FORCE_SPI
-	/* built to test the fallback: every write goes through SPI */
-	return false;
-#endif
 	if (!direct_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(direct_relcache_callback, (Datum) 0);
@@ -387,6 +383,11 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 	/* what an INSERT or UPDATE would refuse first */
 	PreventCommandIfReadOnly(t->update ? "UPDATE" : "INSERT");
 	PreventCommandIfParallelMode(t->update ? "UPDATE" : "INSERT");
+
+#ifdef ORDER_MGMT_FORCE_SPI
+	/* built to test the fallback: every write goes through SPI */
+	return false;
+#endif
 
 	/*
 	 * The UPDATE triggers an update stands in for fire only in origin mode
