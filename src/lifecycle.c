@@ -276,8 +276,8 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 	HeapTuple	oldtup = td->tg_trigtuple;
 	HeapTuple	newtup = td->tg_newtuple;
 	const OmTable *orders = &om_tables[OM_TABLE_ORDERS];
-	const AttrNumber *attnums;
 	AttrNumber	id_attnum;
+	AttrNumber	status_attnum;
 	char	   *old_status;
 	char	   *new_status;
 	char	   *reason;
@@ -301,10 +301,9 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 							  om_attnum(OM_TABLE_ORDERS, td->tg_relation, i + 1)))
 			report_fixed_column(oldtup, desc, id_attnum, orders->columns[i].name, true);
 
-	attnums = om_attnums(OM_TABLE_ORDERS, td->tg_relation);
-	old_status = tuple_text(oldtup, desc,
-							om_attnum(OM_TABLE_ORDERS, td->tg_relation, Anum_orders_status));
-	new_status = tuple_text(newtup, desc, attnums[Anum_orders_status - 1]);
+	status_attnum = om_attnum(OM_TABLE_ORDERS, td->tg_relation, Anum_orders_status);
+	old_status = tuple_text(oldtup, desc, status_attnum);
+	new_status = tuple_text(newtup, desc, status_attnum);
 	if (new_status == NULL || !om_event_kind_for_status(new_status, &kind))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
