@@ -3,6 +3,7 @@
 MODULE_big = order_mgmt
 OBJS = \
 	src/order_mgmt.o \
+	src/order_schema.o \
 	src/currency.o \
 	src/uuid7.o \
 	src/json_out.o \
@@ -50,9 +51,29 @@ ifdef WERROR
 PG_CFLAGS += -Werror
 endif
 
-EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs \
+# ORDER_MGMT_FORCE_SPI=1 (on the command line or in the environment, for the
+# build and for installcheck): every write takes the SPI path, the fallback of
+# the executor-free writes, so the whole suite runs on it.  Its errors carry
+# the SPI statement as context where the direct path's carry none: the
+# pg_regress suites then compare against test/expected with
+# test/force_spi/expected.patch applied (docs/testing.md).
+ifdef ORDER_MGMT_FORCE_SPI
+PG_CPPFLAGS += -DORDER_MGMT_FORCE_SPI
+REGRESS_PREP = force_spi_inputs
+REGRESS_OPTS += --inputdir=tmp_force_spi --outputdir=tmp_force_spi
+endif
+
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso tmp_force_spi output_iso results regression.diffs \
 	regression.out installcheck.log
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# the forced-SPI build's pg_regress inputs: test/sql and test/expected, patched
+.PHONY: force_spi_inputs
+force_spi_inputs:
+	rm -rf tmp_force_spi
+	mkdir -p tmp_force_spi
+	cp -R test/sql test/expected tmp_force_spi/
+	patch -s -d tmp_force_spi -p0 < test/force_spi/expected.patch

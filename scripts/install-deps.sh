@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
 	make gcc
+	# the forced-SPI suite patches its expected outputs (Makefile, force_spi_inputs)
+	patch
 	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json postgresql-15-cron
 	libipc-run-perl procps
 	sqlsmith valgrind

@@ -14,6 +14,8 @@
  * "message" or "both") and order_mgmt.cloudevent(), which renders an
  * outbox row.
  *
+ * Layer 0 (helpers): calls json_out.c only.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

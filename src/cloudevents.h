@@ -3,6 +3,8 @@
  * cloudevents.h
  *	  Rendering lifecycle events as CloudEvents 1.0 structured JSON.
  *
+ * Layer 0 (helpers): calls json_out.c only.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_CLOUDEVENTS_H

@@ -15,6 +15,10 @@
  * value in the error detail, and carries one of the SQLSTATEs documented
  * in the README.
  *
+ * Layer 4 (API input), read by orders.c: calls order_schema.c, currency.c
+ * and uuid7.c.  A command is read into the StoredOrder it makes (its content
+ * columns and digest); a new order field is read here.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -36,10 +40,6 @@
 
 /* how much of a bad value an error detail shows */
 #define SHOWN_VALUE_CHARS 40
-
-static const char *const cancellation_reasons[] = {
-	"CUSTOMER_REQUESTED", "PAYMENT_FAILED", "OUT_OF_STOCK", "FRAUD"
-};
 
 /* The JSON type of v, as the error details call it. */
 static const char *
@@ -413,7 +413,7 @@ digest_bytes(uint8 **p, const void *data, size_t len)
  * still the same order).
  */
 static void
-check_lines_and_digest(CreateOrderCommand *cmd)
+check_lines_and_digest(StoredOrder *cmd)
 {
 	int		   *order = palloc(sizeof(int) * cmd->nlines);
 	pg_cryptohash_ctx *ctx;
@@ -477,7 +477,7 @@ check_lines_and_digest(CreateOrderCommand *cmd)
 	if (pg_cryptohash_update(ctx, input, p - input) < 0)
 		elog(ERROR, "could not update the command digest: %s",
 			 pg_cryptohash_error(ctx));
-	if (pg_cryptohash_final(ctx, cmd->digest, OM_DIGEST_LEN) < 0)
+	if (pg_cryptohash_final(ctx, cmd->command_digest, OM_DIGEST_LEN) < 0)
 		elog(ERROR, "could not finish the command digest: %s",
 			 pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
@@ -487,7 +487,7 @@ check_lines_and_digest(CreateOrderCommand *cmd)
 
 /* Check that total equals the sum of quantity x unitPrice, without overflow. */
 static void
-check_total(const CreateOrderCommand *cmd)
+check_total(const StoredOrder *cmd)
 {
 	int64		sum = 0;
 	int			i;
@@ -525,9 +525,9 @@ command_check_size(Size size)
 						   size, om_max_command_bytes)));
 }
 
-/* Validate command against CreateOrder v1.0.0 and fill *out. */
+/* Validate command against CreateOrder v1.0.0; *out is the order it makes. */
 void
-command_read_create_order(Jsonb *command, CreateOrderCommand *out)
+command_read_create_order(Jsonb *command, StoredOrder *out)
 {
 	JsonbContainer *root = &command->root;
 	JsonbValue *items;
@@ -542,6 +542,7 @@ command_read_create_order(Jsonb *command, CreateOrderCommand *out)
 				 errdetail("The command is %s.",
 						   JB_ROOT_IS_SCALAR(command) ? "a scalar" : "an array")));
 
+	memset(out, 0, sizeof(StoredOrder));
 	read_uuid(root, "cartId", -1, &out->cart_id);
 	read_uuid(root, "customerId", -1, &out->customer_id);
 
@@ -574,16 +575,4 @@ command_read_create_order(Jsonb *command, CreateOrderCommand *out)
 
 	check_lines_and_digest(out);
 	check_total(out);
-}
-
-/* True if reason is one of the contract's cancellation reasons. */
-bool
-command_is_cancellation_reason(const char *reason)
-{
-	int			i;
-
-	for (i = 0; i < (int) lengthof(cancellation_reasons); i++)
-		if (strcmp(reason, cancellation_reasons[i]) == 0)
-			return true;
-	return false;
 }

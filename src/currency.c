@@ -13,6 +13,8 @@
  * The table is sorted so that a lookup is a binary search; SQL sees it
  * through order_mgmt.currencies.
  *
+ * Layer 0 (helpers): calls nothing of order_mgmt.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

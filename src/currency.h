@@ -3,6 +3,8 @@
  * currency.h
  *	  The ISO 4217 currency list: which codes exist, and their minor units.
  *
+ * Layer 0 (helpers): calls nothing of order_mgmt.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_CURRENCY_H

@@ -25,6 +25,9 @@
  * case.  What is learnt about a table is kept per backend and forgotten
  * when its relcache entry is invalidated (any DDL on it).
  *
+ * Layer 1 (storage): the tables and columns come from order_schema.c; the
+ * callers (store.c, lifecycle.c) pass values indexed by the descriptors.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -53,11 +56,39 @@
 #include "utils/snapmgr.h"
 
 #include "direct_write.h"
+#include "order_schema.h"
 
-/* the tables written so far in this backend, for the invalidation callback */
-#define DIRECT_MAX_TABLES 8
-static DirectTable *direct_tables[DIRECT_MAX_TABLES];
-static int	direct_ntables = 0;
+/* A table written directly, and what is known about it. */
+struct DirectTable
+{
+	OmTableId	table;
+	bool		update;			/* written by updates of rows found by key */
+	uint8		used;			/* the columns with one of these flags take
+								 * part: supplied (inserts), read (updates) */
+	uint8		set;			/* updates: the columns the UPDATE would SET */
+	DirectTriggerCheck update_triggers; /* updates: see direct_write.h */
+
+	/* what direct_write.c learnt; reset by a relcache invalidation */
+	bool		valid;
+	bool		usable;			/* false: write through SPI */
+	Oid			relid;
+	MemoryContext cxt;			/* holds the lists and expressions below */
+	AttrNumber	attnums[OM_MAX_COLUMNS];	/* [Anum - 1]; Invalid if unused */
+	AttrNumber	returning_attnum;
+	int			ndefaults;		/* other columns that have a default */
+	AttrNumber *default_attnums;
+	Expr	  **default_exprs;	/* planned */
+	int			ncheck;			/* CHECK constraints, in relcache order */
+	Expr	  **check_exprs;	/* planned */
+	List	   *arbiters;		/* OIDs of the arbiter indexes */
+	Oid			key_index;		/* updates: the unique index on the key */
+	RegProcedure key_eqproc;	/* updates: its equality function */
+	Oid			key_collation;
+	Bitmapset  *updated_cols;	/* updates: the SET columns (RTE convention) */
+};
+
+/* each table's inserts and (orders') updates */
+static DirectTable direct_tables[OM_NTABLES][2];
 
 static bool direct_callback_registered = false;
 
@@ -66,17 +97,19 @@ static void
 direct_relcache_callback(Datum arg, Oid relid)
 {
 	int			i;
+	int			j;
 
-	for (i = 0; i < direct_ntables; i++)
-		if (relid == InvalidOid || relid == direct_tables[i]->relid)
-			direct_tables[i]->valid = false;
+	for (i = 0; i < OM_NTABLES; i++)
+		for (j = 0; j < 2; j++)
+			if (relid == InvalidOid || relid == direct_tables[i][j].relid)
+				direct_tables[i][j].valid = false;
 }
 
 /* The OID of order_mgmt.relname, or InvalidOid. */
 static Oid
 direct_lookup(const char *relname)
 {
-	Oid			nsp = get_namespace_oid("order_mgmt", true);
+	Oid			nsp = get_namespace_oid(OM_SCHEMA, true);
 
 	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 }
@@ -106,6 +139,7 @@ static bool
 direct_describe_defaults(DirectTable *t, Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	const OmTable *schema = &om_tables[t->table];
 	int			i;
 
 	t->default_attnums = palloc(sizeof(AttrNumber) * desc->natts);
@@ -119,7 +153,7 @@ direct_describe_defaults(DirectTable *t, Relation rel)
 
 		if (attr->attisdropped)
 			continue;
-		for (j = 0; j < t->ncolumns; j++)
+		for (j = 0; j < schema->ncolumns; j++)
 			if (t->attnums[j] == attr->attnum)
 				supplied = true;
 		if (supplied)
@@ -133,9 +167,10 @@ direct_describe_defaults(DirectTable *t, Relation rel)
 		t->default_exprs[t->ndefaults] = expression_planner((Expr *) def);
 		t->ndefaults++;
 	}
-	if (t->returning)
+	if (schema->returning != InvalidAttrNumber)
 	{
-		t->returning_attnum = direct_attnum(desc, t->returning);
+		t->returning_attnum = direct_attnum(desc,
+											schema->columns[schema->returning - 1].name);
 		if (t->returning_attnum == InvalidAttrNumber ||
 			TupleDescAttr(desc, t->returning_attnum - 1)->atttypid != INT8OID)
 			return false;
@@ -153,6 +188,7 @@ direct_describe(DirectTable *t, Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleConstr *constr = desc->constr;
+	const OmTable *schema = &om_tables[t->table];
 	MemoryContext old;
 	Oid			guard;
 	AttrNumber	arbiter_attnum = InvalidAttrNumber;
@@ -184,7 +220,7 @@ direct_describe(DirectTable *t, Relation rel)
 		rel->rd_rel->relrowsecurity)
 		goto done;
 
-	if (t->key != NULL)
+	if (t->update)
 	{
 		/*
 		 * An UPDATE of the table would be rewritten by its rules, also update
@@ -199,7 +235,7 @@ direct_describe(DirectTable *t, Relation rel)
 	else if (rel->trigdesc != NULL)
 	{
 		/* no INSERT trigger but our own statement guard */
-		guard = LookupFuncName(list_make2(makeString("order_mgmt"),
+		guard = LookupFuncName(list_make2(makeString(OM_SCHEMA),
 										  makeString("guard_insert")),
 							   0, NULL, true);
 		for (i = 0; i < rel->trigdesc->numtriggers; i++)
@@ -215,27 +251,32 @@ direct_describe(DirectTable *t, Relation rel)
 	}
 
 	/* our columns with their types; the others get their defaults */
-	for (i = 0; i < t->ncolumns; i++)
+	for (i = 0; i < schema->ncolumns; i++)
 	{
-		AttrNumber	attnum = direct_attnum(desc, t->columns[i].name);
+		const OmColumn *col = &schema->columns[i];
+		AttrNumber	attnum;
 		Form_pg_attribute attr;
 
+		t->attnums[i] = InvalidAttrNumber;
+		if (!(col->flags & t->used))
+			continue;
+		attnum = direct_attnum(desc, col->name);
 		if (attnum == InvalidAttrNumber)
 			goto done;
 		attr = TupleDescAttr(desc, attnum - 1);
-		if (attr->atttypid != t->columns[i].type)
+		if (attr->atttypid != col->type)
 			goto done;
 		/* an update compares values as bytes: the collation must agree */
-		if (t->key != NULL && OidIsValid(attr->attcollation) &&
+		if (t->update && OidIsValid(attr->attcollation) &&
 			!get_collation_isdeterministic(attr->attcollation))
 			goto done;
 		t->attnums[i] = attnum;
-		if (t->key != NULL && t->columns[i].set)
+		if (t->update && (col->flags & t->set))
 			t->updated_cols = bms_add_member(t->updated_cols,
 											 attnum - FirstLowInvalidHeapAttributeNumber);
 	}
 	/* an insert fills the other columns with their defaults */
-	if (t->key == NULL && !direct_describe_defaults(t, rel))
+	if (!t->update && !direct_describe_defaults(t, rel))
 		goto done;
 
 	/* the CHECK constraints, parsed and planned once */
@@ -255,15 +296,15 @@ direct_describe(DirectTable *t, Relation rel)
 	 * arbiters are what ON CONFLICT (arbiter) infers, the valid,
 	 * immediate, non-partial unique indexes on that column alone.
 	 */
-	if (t->arbiter != NULL)
+	if (!t->update && schema->arbiter != InvalidAttrNumber)
 	{
-		arbiter_attnum = direct_attnum(desc, t->arbiter);
+		arbiter_attnum = direct_attnum(desc, schema->columns[schema->arbiter - 1].name);
 		if (arbiter_attnum == InvalidAttrNumber)
 			goto done;
 	}
-	if (t->key != NULL)
+	if (t->update)
 	{
-		key_attnum = direct_attnum(desc, t->key);
+		key_attnum = direct_attnum(desc, schema->columns[schema->key - 1].name);
 		if (key_attnum == InvalidAttrNumber)
 			goto done;
 	}
@@ -306,9 +347,9 @@ direct_describe(DirectTable *t, Relation rel)
 		if (arbiter)
 			t->arbiters = lappend_oid(t->arbiters, lfirst_oid(lc));
 	}
-	if (t->arbiter != NULL && t->arbiters == NIL)
+	if (arbiter_attnum != InvalidAttrNumber && t->arbiters == NIL)
 		goto done;
-	if (t->key != NULL && !OidIsValid(t->key_index))
+	if (t->update && !OidIsValid(t->key_index))
 		goto done;
 
 	t->usable = true;
@@ -318,14 +359,15 @@ done:
 }
 
 /*
- * Open t for a direct write (an insert, or an update when t has a key);
+ * Open t for a direct write (an insert, or an update when t->update);
  * false if it must be written through SPI instead (or does not exist: SPI
  * then reports it).  An update runs as an UPDATE statement of SPI would: a
  * new snapshot is pushed and the command counter advanced.
  */
-bool
+static bool
 direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 {
+	const char *relname = om_tables[t->table].relname;
 	Relation	rel;
 	TupleConstr *constr;
 	MemoryContext old;
@@ -337,28 +379,25 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 		CacheRegisterRelcacheCallback(direct_relcache_callback, (Datum) 0);
 		direct_callback_registered = true;
 	}
-	if (!t->registered)
-	{
-		if (direct_ntables >= DIRECT_MAX_TABLES)
-			elog(ERROR, "too many tables written directly");
-		direct_tables[direct_ntables++] = t;
-		t->registered = true;
-		t->valid = false;
-	}
 
 	/* what an INSERT or UPDATE would refuse first */
-	PreventCommandIfReadOnly(t->key ? "UPDATE" : "INSERT");
-	PreventCommandIfParallelMode(t->key ? "UPDATE" : "INSERT");
+	PreventCommandIfReadOnly(t->update ? "UPDATE" : "INSERT");
+	PreventCommandIfParallelMode(t->update ? "UPDATE" : "INSERT");
+
+#ifdef ORDER_MGMT_FORCE_SPI
+	/* built to test the fallback: every write goes through SPI */
+	return false;
+#endif
 
 	/*
 	 * The UPDATE triggers an update stands in for fire only in origin mode
 	 * (direct_describe's caller checked that they are enabled for it).
 	 */
-	if (t->key != NULL && SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+	if (t->update && SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
 		return false;
 
 	if (!t->valid || !OidIsValid(t->relid))
-		t->relid = direct_lookup(t->relname);
+		t->relid = direct_lookup(relname);
 	if (!OidIsValid(t->relid))
 		return false;
 	rel = try_table_open(t->relid, RowExclusiveLock);
@@ -373,7 +412,7 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 		(t->usable && t->ncheck != (constr ? constr->num_check : 0)))
 	{
 		/* replaced or renamed since we looked it up? */
-		if (direct_lookup(t->relname) != RelationGetRelid(rel))
+		if (direct_lookup(relname) != RelationGetRelid(rel))
 		{
 			table_close(rel, NoLock);
 			t->valid = false;
@@ -382,7 +421,7 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 		}
 		direct_describe(t, rel);
 	}
-	required = t->key ? ACL_UPDATE | ACL_SELECT : ACL_INSERT;
+	required = t->update ? ACL_UPDATE | ACL_SELECT : ACL_INSERT;
 	if (!t->usable ||
 		pg_class_aclmask(RelationGetRelid(rel), GetUserId(), required,
 						 ACLMASK_ALL) != required)
@@ -392,12 +431,14 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 	}
 
 	dw->table = t;
+	dw->attnums = t->attnums;
+	dw->returning_attnum = t->returning_attnum;
 	dw->rel = rel;
 	dw->snapshot = InvalidSnapshot;
 	dw->estate = CreateExecutorState();
 	old = MemoryContextSwitchTo(dw->estate->es_query_cxt);
 	dw->rri = makeNode(ResultRelInfo);
-	if (t->key != NULL)
+	if (t->update)
 	{
 		/* a range table entry: which columns the update sets, for the indexes */
 		RangeTblEntry *rte = makeNode(RangeTblEntry);
@@ -428,7 +469,7 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 		dw->defaults[i] = ExecInitExpr(t->default_exprs[i], NULL);
 	MemoryContextSwitchTo(old);
 
-	if (t->key != NULL)
+	if (t->update)
 	{
 		/* as _SPI_execute_plan does for an UPDATE */
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -439,6 +480,31 @@ direct_begin(DirectTable *t, bool speculative, DirectWrite *dw)
 	}
 	dw->estate->es_output_cid = GetCurrentCommandId(true);
 	return true;
+}
+
+/* Open table for a direct insert; false if it must go through SPI. */
+bool
+direct_begin_insert(OmTableId table, bool speculative, DirectWrite *dw)
+{
+	DirectTable *t = &direct_tables[table][0];
+
+	t->table = table;
+	t->used = OM_COL_INSERT;
+	return direct_begin(t, speculative, dw);
+}
+
+/* Open table for a direct update by key; false if it must go through SPI. */
+bool
+direct_begin_update(OmTableId table, DirectTriggerCheck triggers, DirectWrite *dw)
+{
+	DirectTable *t = &direct_tables[table][1];
+
+	t->table = table;
+	t->update = true;
+	t->used = OM_COL_READ;
+	t->set = OM_COL_STATUS | OM_COL_LIFECYCLE;
+	t->update_triggers = triggers;
+	return direct_begin(t, false, dw);
 }
 
 /* A slot for rows of the table being written. */
@@ -457,11 +523,12 @@ direct_slot(DirectWrite *dw)
 /* Form a row in slot: the supplied values, defaults, NULL elsewhere. */
 void
 direct_form(DirectWrite *dw, TupleTableSlot *slot, const Datum *values,
-			const char *nulls)
+			const bool *nulls)
 {
 	DirectTable *t = dw->table;
 	ExprContext *econtext = GetPerTupleExprContext(dw->estate);
 	int			natts = slot->tts_tupleDescriptor->natts;
+	int			ncolumns = om_tables[t->table].ncolumns;
 	int			i;
 
 	ExecClearTuple(slot);
@@ -470,10 +537,12 @@ direct_form(DirectWrite *dw, TupleTableSlot *slot, const Datum *values,
 		slot->tts_values[i] = (Datum) 0;
 		slot->tts_isnull[i] = true;
 	}
-	for (i = 0; i < t->ncolumns; i++)
+	for (i = 0; i < ncolumns; i++)
 	{
+		if (t->attnums[i] == InvalidAttrNumber)
+			continue;
 		slot->tts_values[t->attnums[i] - 1] = values[i];
-		slot->tts_isnull[t->attnums[i] - 1] = nulls != NULL && nulls[i] == 'n';
+		slot->tts_isnull[t->attnums[i] - 1] = nulls != NULL && nulls[i];
 	}
 	/* in column order, as the INSERT's target list would */
 	for (i = 0; i < t->ndefaults; i++)
@@ -504,9 +573,26 @@ direct_index(DirectWrite *dw, TupleTableSlot *slot)
 													false, false, NULL, NIL);
 
 		if (recheck != NIL)
-			elog(ERROR, "unexpected deferred index check on order_mgmt.%s",
-				 dw->table->relname);
+			elog(ERROR, "unexpected deferred index check on %s",
+				 om_tables[dw->table->table].qualified);
 	}
+}
+
+/*
+ * Insert n formed rows at a time (no arbiter): constraints, heap (one
+ * multi-insert), index entries.
+ */
+void
+direct_insert_batch(DirectWrite *dw, TupleTableSlot **slots, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		direct_check(dw, slots[i]);
+	table_multi_insert(dw->rel, slots, n, dw->estate->es_output_cid, 0, NULL);
+	for (i = 0; i < n; i++)
+		direct_index(dw, slots[i]);
+	ResetPerTupleExprContext(dw->estate);
 }
 
 /* Insert a formed row and its index entries. */
@@ -577,8 +663,8 @@ direct_insert_or_nothing(DirectWrite *dw, TupleTableSlot *slot)
 		table_tuple_complete_speculative(rel, slot, token, !spec_conflict);
 		SpeculativeInsertionLockRelease(xid);
 		if (recheck != NIL)
-			elog(ERROR, "unexpected deferred index check on order_mgmt.%s",
-				 dw->table->relname);
+			elog(ERROR, "unexpected deferred index check on %s",
+				 om_tables[dw->table->table].qualified);
 		if (!spec_conflict)
 			return true;
 		/* a concurrent insert won the race: look at it */
@@ -603,7 +689,8 @@ direct_fetch(DirectWrite *dw, Datum key, TupleTableSlot *slot)
 		if (RelationGetRelid(dw->rri->ri_IndexRelationDescs[i]) == t->key_index)
 			index = dw->rri->ri_IndexRelationDescs[i];
 	if (index == NULL)
-		elog(ERROR, "index %u of order_mgmt.%s is not open", t->key_index, t->relname);
+		elog(ERROR, "index %u of %s is not open", t->key_index,
+			 om_tables[t->table].qualified);
 
 	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   t->key_collation, t->key_eqproc, key);
@@ -697,8 +784,8 @@ direct_update(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 		recheck = ExecInsertIndexTuples(dw->rri, newslot, dw->estate, true, false,
 										NULL, NIL);
 	if (recheck != NIL)
-		elog(ERROR, "unexpected deferred index check on order_mgmt.%s",
-			 dw->table->relname);
+		elog(ERROR, "unexpected deferred index check on %s",
+			 om_tables[dw->table->table].qualified);
 	return DIRECT_UPDATED;
 }
 

@@ -4,6 +4,9 @@
  *	  Inserting rows into the order tables, and updating the lifecycle
  *	  columns of an order, without the executor.
  *
+ * Layer 1 (storage), below store.c and lifecycle.c: calls only
+ * order_schema.c.  What it learns of a table stays private to it.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_DIRECT_WRITE_H
@@ -17,20 +20,7 @@
 #include "nodes/pg_list.h"
 #include "utils/rel.h"
 
-/* most columns a caller supplies to one table */
-#define DIRECT_MAX_COLUMNS 12
-
-/*
- * A column the writer supplies (inserts) or reads and maybe sets (updates),
- * with the type it must have.
- */
-typedef struct DirectColumn
-{
-	const char *name;
-	Oid			type;
-	bool		set;			/* the write gives the column its value (an
-								 * update: the UPDATE would SET it) */
-} DirectColumn;
+#include "order_schema.h"
 
 /*
  * Updates: whether the UPDATE triggers of the table are exactly those whose
@@ -38,42 +28,19 @@ typedef struct DirectColumn
  */
 typedef bool (*DirectTriggerCheck) (Relation rel);
 
-/* A table written directly, and what is known about it. */
-typedef struct DirectTable
-{
-	const char *relname;
-	const DirectColumn *columns;	/* supplied values come in this order */
-	int			ncolumns;
-	const char *arbiter;		/* ON CONFLICT (arbiter) DO NOTHING, or NULL */
-	const char *returning;		/* int8 column whose value is returned, or NULL */
-	const char *key;			/* updates: the column that finds the row;
-								 * NULL for a table written by inserts */
-	DirectTriggerCheck update_triggers; /* updates: see above */
+/* what direct_write.c knows of a table, private to it */
+typedef struct DirectTable DirectTable;
 
-	/* what direct_write.c learnt; reset by a relcache invalidation */
-	bool		registered;		/* known to the invalidation callback */
-	bool		valid;
-	bool		usable;			/* false: write through SPI */
-	Oid			relid;
-	MemoryContext cxt;			/* holds the lists and expressions below */
-	AttrNumber	attnums[DIRECT_MAX_COLUMNS];	/* of each supplied column */
-	AttrNumber	returning_attnum;
-	int			ndefaults;		/* other columns that have a default */
-	AttrNumber *default_attnums;
-	Expr	  **default_exprs;	/* planned */
-	int			ncheck;			/* CHECK constraints, in relcache order */
-	Expr	  **check_exprs;	/* planned */
-	List	   *arbiters;		/* OIDs of the arbiter indexes */
-	Oid			key_index;		/* updates: the unique index on the key */
-	RegProcedure key_eqproc;	/* updates: its equality function */
-	Oid			key_collation;
-	Bitmapset  *updated_cols;	/* updates: the SET columns (RTE convention) */
-} DirectTable;
-
-/* One direct write in progress: the table, opened, and an executor state. */
+/*
+ * One direct write in progress: the table, opened, and an executor state.
+ * Values come indexed by the table's descriptor (values[Anum - 1]), and
+ * attnums[Anum - 1] is where each column the write uses is in the table.
+ */
 typedef struct DirectWrite
 {
 	DirectTable *table;
+	const AttrNumber *attnums;
+	AttrNumber	returning_attnum;	/* inserts: of the table's returning */
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
@@ -90,14 +57,35 @@ typedef enum DirectUpdateResult
 	DIRECT_GONE					/* the row is gone: nothing updated */
 } DirectUpdateResult;
 
-extern bool direct_begin(DirectTable *t, bool speculative, DirectWrite *dw);
+/* open table for inserts of its OM_COL_INSERT columns; false: use SPI */
+extern bool direct_begin_insert(OmTableId table, bool speculative, DirectWrite *dw);
+
+/*
+ * Open table for updates of the rows found by its key: it reads the
+ * OM_COL_READ columns and sets the status and the OM_COL_LIFECYCLE ones;
+ * triggers tells whether its UPDATE triggers are those the caller stands in
+ * for.  False: use SPI.
+ */
+extern bool direct_begin_update(OmTableId table, DirectTriggerCheck triggers,
+								DirectWrite *dw);
+
+/* a slot for rows of the table being written */
 extern TupleTableSlot *direct_slot(DirectWrite *dw);
+
+/* form a row in slot: the values the write supplies, defaults, NULL elsewhere */
 extern void direct_form(DirectWrite *dw, TupleTableSlot *slot, const Datum *values,
-						const char *nulls);
+						const bool *nulls);
+
+/* check a formed row against NOT NULL and CHECK; insert its index entries */
 extern void direct_check(DirectWrite *dw, TupleTableSlot *slot);
 extern void direct_index(DirectWrite *dw, TupleTableSlot *slot);
+
+/* insert a formed row; or unless an arbiter holds its key (false then) */
 extern void direct_insert(DirectWrite *dw, TupleTableSlot *slot);
 extern bool direct_insert_or_nothing(DirectWrite *dw, TupleTableSlot *slot);
+extern void direct_insert_batch(DirectWrite *dw, TupleTableSlot **slots, int n);
+
+/* updates: find the row by key; replace it; finish any write */
 extern bool direct_fetch(DirectWrite *dw, Datum key, TupleTableSlot *slot);
 extern DirectUpdateResult direct_update(DirectWrite *dw, TupleTableSlot *oldslot,
 										TupleTableSlot *newslot);

@@ -14,6 +14,10 @@
  * as a CloudEvent, no table write at all), or both.  Either way notify.c
  * announces it at commit.
  *
+ * Layer 2 (events): called by lifecycle.c and orders.c; calls store.c,
+ * cloudevents.c, notify.c and order_schema.c, whose event kinds say each
+ * event's type, channel and payload fields.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,36 +33,9 @@
 #include "json_out.h"
 #include "notify.h"
 #include "order_mgmt.h"
+#include "order_schema.h"
+#include "store.h"
 #include "uuid7.h"
-
-/* what each kind of event is called, and the channel it is announced on */
-typedef struct EventKindInfo
-{
-	const char *type;
-	const char *status;
-	const char *channel;
-} EventKindInfo;
-
-static const EventKindInfo event_kinds[] = {
-	[OM_EVENT_CREATED] = {"OrderCreated", "CREATED", "order_created"},
-	[OM_EVENT_COMPLETED] = {"OrderCompleted", "COMPLETED", "order_completed"},
-	[OM_EVENT_CANCELLED] = {"OrderCancelled", "CANCELLED", "order_cancelled"},
-};
-
-/* The event that moving an order into status produces; false if none. */
-bool
-events_kind_for_status(const char *status, OrderEventKind *kind)
-{
-	int			i;
-
-	for (i = 0; i < (int) lengthof(event_kinds); i++)
-		if (strcmp(status, event_kinds[i].status) == 0)
-		{
-			*kind = (OrderEventKind) i;
-			return true;
-		}
-	return false;
-}
 
 /* When the event happened: the moment the order entered its state. */
 static TimestampTz
@@ -74,38 +51,61 @@ event_time(OrderEventKind kind, const StoredOrder *order)
 		case OM_EVENT_CANCELLED:
 			Assert(order->cancelled);
 			return order->cancelled_at;
+		case OM_NEVENT_KINDS:
+			break;
 	}
 	elog(ERROR, "unknown order event kind %d", (int) kind);
 	return 0;					/* keep the compiler quiet */
 }
 
-/* The v1.0.0 payload of an event about order. */
+/* Push one field of the payload of an event of kind about order. */
+static void
+put_payload_field(JsonbParseState **state, OmPayloadField field,
+				  OrderEventKind kind, const StoredOrder *order)
+{
+	switch (field)
+	{
+		case OM_PAYLOAD_ORDER_ID:
+			json_put_uuid(state, "orderId", &order->order_id);
+			break;
+		case OM_PAYLOAD_CUSTOMER_ID:
+			json_put_uuid(state, "customerId", &order->customer_id);
+			break;
+		case OM_PAYLOAD_TOTAL:
+			json_put_int64(state, "total", order->total);
+			break;
+		case OM_PAYLOAD_CURRENCY:
+			json_put_cstring(state, "currency", order->currency);
+			break;
+		case OM_PAYLOAD_CREATED_AT:
+			json_put_timestamp(state, "createdAt", order->created_at);
+			break;
+		case OM_PAYLOAD_COMPLETED_AT:
+			json_put_timestamp(state, "completedAt", event_time(kind, order));
+			break;
+		case OM_PAYLOAD_REASON:
+			if (order->cancellation_reason == NULL)
+				elog(ERROR, "cancelled order has no cancellation reason");
+			json_put_cstring(state, "reason", order->cancellation_reason);
+			break;
+		case OM_PAYLOAD_CANCELLED_AT:
+			json_put_timestamp(state, "cancelledAt", event_time(kind, order));
+			break;
+	}
+}
+
+/* The v1.0.0 payload of an event about order: its kind's fields, in order. */
 Jsonb *
 events_build_payload(OrderEventKind kind, const StoredOrder *order)
 {
+	const OmEventKindInfo *info = &om_event_kinds[kind];
 	JsonbParseState *state = NULL;
 	JsonbValue *result;
+	int			i;
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	json_put_uuid(&state, "orderId", &order->order_id);
-	json_put_uuid(&state, "customerId", &order->customer_id);
-	switch (kind)
-	{
-		case OM_EVENT_CREATED:
-			json_put_int64(&state, "total", order->total);
-			json_put_cstring(&state, "currency", order->currency);
-			json_put_timestamp(&state, "createdAt", order->created_at);
-			break;
-		case OM_EVENT_COMPLETED:
-			json_put_timestamp(&state, "completedAt", event_time(kind, order));
-			break;
-		case OM_EVENT_CANCELLED:
-			if (order->cancellation_reason == NULL)
-				elog(ERROR, "cancelled order has no cancellation reason");
-			json_put_cstring(&state, "reason", order->cancellation_reason);
-			json_put_timestamp(&state, "cancelledAt", event_time(kind, order));
-			break;
-	}
+	for (i = 0; i < info->nfields; i++)
+		put_payload_field(&state, info->fields[i], kind, order);
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(result);
 }
@@ -168,7 +168,7 @@ emit_message(const pg_uuid_t *event_id, const char *type,
 void
 events_emit(OrderEventKind kind, const StoredOrder *order)
 {
-	const EventKindInfo *info = &event_kinds[kind];
+	const OmEventKindInfo *info = &om_event_kinds[kind];
 	TimestampTz occurred_at = event_time(kind, order);
 	pg_uuid_t	event_id;
 	Jsonb	   *payload;

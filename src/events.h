@@ -3,6 +3,8 @@
  * events.h
  *	  Building the lifecycle events and writing them to the outbox.
  *
+ * Layer 2 (events).  The event kinds are described in order_schema.h.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_EVENTS_H
@@ -12,18 +14,7 @@
 
 #include "utils/jsonb.h"
 
-#include "store.h"
-
-/* the lifecycle events of the contract */
-typedef enum OrderEventKind
-{
-	OM_EVENT_CREATED,
-	OM_EVENT_COMPLETED,
-	OM_EVENT_CANCELLED
-} OrderEventKind;
-
-/* the event that moving an order into status produces; false if none */
-extern bool events_kind_for_status(const char *status, OrderEventKind *kind);
+#include "order_schema.h"
 
 /* the v1.0.0 payload of an event about order */
 extern Jsonb *events_build_payload(OrderEventKind kind, const StoredOrder *order);

@@ -10,6 +10,8 @@
  * or past the snapshot's xmax are running but not listed.  The next xid to
  * be assigned, read between the position and the snapshot, closes the gap.
  *
+ * Layer 5 (API): an SQL-callable helper; calls nothing of order_mgmt.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

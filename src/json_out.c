@@ -7,6 +7,8 @@
  * trees with pushJsonbValue, never by printing text and parsing it again.
  * Timestamps are RFC 3339 in UTC ("Z"), as the contract asks.
  *
+ * Layer 0 (helpers): calls uuid7.c only.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,8 @@
  * json_out.h
  *	  Small helpers to build the jsonb objects we return and emit.
  *
+ * Layer 0 (helpers): calls uuid7.c only.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_JSON_OUT_H

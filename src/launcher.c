@@ -27,6 +27,9 @@
  * run that fails is retried with back-off: after n failures in a row, the
  * next try waits the interval times 2^n, at most an hour.
  *
+ * Layer 1 (delivery workers): calls notify_worker.c, maintenance.c and
+ * worker_hooks.c, its siblings.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,9 @@
  *	  The per-database workers and the launcher that starts them: one slot
  *	  in shared memory for every database where order_mgmt is installed.
  *
+ * Layer 1 (delivery workers): calls notify_worker.c, maintenance.c and
+ * worker_hooks.c, its siblings.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_LAUNCHER_H

@@ -27,6 +27,11 @@
  * UPDATE trigger, rule or policy someone adds sends the change through the
  * SQL UPDATE and these triggers instead.
  *
+ * Layer 3 (rules): calls events.c, store.c, direct_write.c and
+ * order_schema.c, never the order functions above it (orders.c calls the
+ * checks and messages here).  The triggers find the columns they read by
+ * the attribute numbers om_attnums caches per relation.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -54,20 +59,49 @@
 #include "direct_write.h"
 #include "events.h"
 #include "lifecycle.h"
-#include "orders.h"
+#include "order_schema.h"
 #include "store.h"
 #include "uuid7.h"
 
-/* columns fixed when an order is created */
-static const char *const essential_columns[] = {
-	"order_id", "cart_id", "customer_id", "total", "currency",
-	"payment_authorization_id", "created_at", "command_digest"
-};
+/* The words used in messages about moving an order into status. */
+const char *
+lifecycle_verb(const char *new_status)
+{
+	if (strcmp(new_status, OM_STATUS_CANCELLED) == 0)
+		return "cancelled";
+	if (strcmp(new_status, OM_STATUS_COMPLETED) == 0)
+		return "completed";
+	return "moved back to CREATED";
+}
 
-/* columns only a status change may set, and only through this trigger */
-static const char *const lifecycle_columns[] = {
-	"version", "completed_at", "cancelled_at", "cancellation_reason"
-};
+/* ereport that order_id, being in status, cannot move to new_status. */
+void
+lifecycle_report_final(const pg_uuid_t *order_id, const char *status,
+					   const char *new_status)
+{
+	char		id[UUID_TEXT_LEN + 1];
+
+	uuid_format(order_id, id);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("order %s cannot be %s because it is %s",
+					id, lifecycle_verb(new_status), status),
+			 errdetail("Only a CREATED order can be completed or cancelled; "
+					   "COMPLETED and CANCELLED are final.")));
+}
+
+/* ereport unless reason is one of the contract's cancellation reasons. */
+void
+lifecycle_check_reason(const char *reason)
+{
+	if (!om_is_cancellation_reason(reason))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cancellation reason \"%s\"", reason),
+				 errdetail("A reason is one of %s.",
+						   om_join_names(om_cancellation_reasons,
+										 om_ncancellation_reasons, " and "))));
+}
 
 /* The TriggerData of a call, checked to be one; elog otherwise. */
 static TriggerData *
@@ -159,17 +193,14 @@ order_mgmt_forbid_change(PG_FUNCTION_ARGS)
 /* Compare one column of two rows; true if the values are the same. */
 static bool
 column_unchanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
-				 const char *name)
+				 AttrNumber attno)
 {
-	int			attno = SPI_fnumber(desc, name);
 	Form_pg_attribute attr;
 	bool		oldnull,
 				newnull;
 	Datum		oldval,
 				newval;
 
-	if (attno <= 0)
-		elog(ERROR, "order_mgmt.orders has no column \"%s\"", name);
 	attr = TupleDescAttr(desc, attno - 1);
 	oldval = heap_getattr(oldtup, attno, desc, &oldnull);
 	newval = heap_getattr(newtup, attno, desc, &newnull);
@@ -187,14 +218,24 @@ column_unchanged(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc,
 	return datumIsEqual(oldval, newval, attr->attbyval, attr->attlen);
 }
 
-/* ereport that an UPDATE changed column of order_id, which it may not. */
-static void
-pg_attribute_noreturn()
-report_fixed_column(HeapTuple tuple, TupleDesc desc, const char *column,
-					bool essential)
+/* The text column attnum of tuple as a C string, or NULL. */
+static char *
+tuple_text(HeapTuple tuple, TupleDesc desc, AttrNumber attnum)
 {
 	bool		isnull;
-	pg_uuid_t  *order_id = DatumGetUUIDP(heap_getattr(tuple, SPI_fnumber(desc, "order_id"),
+	Datum		d = heap_getattr(tuple, attnum, desc, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* ereport that an UPDATE changed column of the order, which it may not. */
+static void
+pg_attribute_noreturn()
+report_fixed_column(HeapTuple tuple, TupleDesc desc, AttrNumber order_id_attnum,
+					const char *column, bool essential)
+{
+	bool		isnull;
+	pg_uuid_t  *order_id = DatumGetUUIDP(heap_getattr(tuple, order_id_attnum,
 													  desc, &isnull));
 	char		id[UUID_TEXT_LEN + 1];
 
@@ -234,6 +275,9 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	HeapTuple	oldtup = td->tg_trigtuple;
 	HeapTuple	newtup = td->tg_newtuple;
+	const OmTable *orders = &om_tables[OM_TABLE_ORDERS];
+	AttrNumber	id_attnum;
+	AttrNumber	status_attnum;
 	char	   *old_status;
 	char	   *new_status;
 	char	   *reason;
@@ -250,24 +294,32 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		elog(ERROR, "order_mgmt_orders_before_update must fire BEFORE UPDATE FOR EACH ROW");
 
-	for (i = 0; i < (int) lengthof(essential_columns); i++)
-		if (!column_unchanged(oldtup, newtup, desc, essential_columns[i]))
-			report_fixed_column(oldtup, desc, essential_columns[i], true);
+	id_attnum = om_attnum(OM_TABLE_ORDERS, td->tg_relation, Anum_orders_order_id);
+	for (i = 0; i < orders->ncolumns; i++)
+		if ((orders->columns[i].flags & OM_COL_ESSENTIAL) &&
+			!column_unchanged(oldtup, newtup, desc,
+							  om_attnum(OM_TABLE_ORDERS, td->tg_relation, i + 1)))
+			report_fixed_column(oldtup, desc, id_attnum, orders->columns[i].name, true);
 
-	old_status = store_text_column(oldtup, desc, "status");
-	new_status = store_text_column(newtup, desc, "status");
-	if (new_status == NULL || !events_kind_for_status(new_status, &kind))
+	status_attnum = om_attnum(OM_TABLE_ORDERS, td->tg_relation, Anum_orders_status);
+	old_status = tuple_text(oldtup, desc, status_attnum);
+	new_status = tuple_text(newtup, desc, status_attnum);
+	if (new_status == NULL || !om_event_kind_for_status(new_status, &kind))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid order status \"%s\"", new_status ? new_status : "NULL"),
-				 errdetail("An order's status is CREATED, COMPLETED or CANCELLED.")));
+				 errdetail("An order's status is %s.",
+						   om_join_names(om_statuses, om_nstatuses, " or "))));
 
 	if (strcmp(old_status, new_status) == 0)
 	{
 		/* no transition: nothing of the lifecycle may move either */
-		for (i = 0; i < (int) lengthof(lifecycle_columns); i++)
-			if (!column_unchanged(oldtup, newtup, desc, lifecycle_columns[i]))
-				report_fixed_column(oldtup, desc, lifecycle_columns[i], false);
+		for (i = 0; i < orders->ncolumns; i++)
+			if ((orders->columns[i].flags & OM_COL_LIFECYCLE) &&
+				!column_unchanged(oldtup, newtup, desc,
+								  om_attnum(OM_TABLE_ORDERS, td->tg_relation, i + 1)))
+				report_fixed_column(oldtup, desc, id_attnum, orders->columns[i].name,
+									false);
 		return PointerGetDatum(newtup);
 	}
 
@@ -276,12 +328,13 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 	{
 		bool		idnull;
 
-		orders_report_final(DatumGetUUIDP(heap_getattr(oldtup, SPI_fnumber(desc, "order_id"),
-													   desc, &idnull)),
-							old_status, new_status);
+		lifecycle_report_final(DatumGetUUIDP(heap_getattr(oldtup, id_attnum, desc, &idnull)),
+							   old_status, new_status);
 	}
 
-	reason = store_text_column(newtup, desc, "cancellation_reason");
+	reason = tuple_text(newtup, desc,
+						om_attnum(OM_TABLE_ORDERS, td->tg_relation,
+								  Anum_orders_cancellation_reason));
 	if (strcmp(new_status, OM_STATUS_CANCELLED) == 0)
 	{
 		if (reason == NULL)
@@ -289,7 +342,7 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("cancelling an order requires a cancellation reason"),
 					 errdetail("Set cancellation_reason together with the status.")));
-		orders_check_reason(reason);
+		lifecycle_check_reason(reason);
 	}
 	else if (reason != NULL)
 		ereport(ERROR,
@@ -297,18 +350,18 @@ order_mgmt_orders_before_update(PG_FUNCTION_ARGS)
 				 errmsg("a completed order has no cancellation reason"),
 				 errdetail("Column \"cancellation_reason\" is \"%s\".", reason)));
 
-	old_version = DatumGetInt32(heap_getattr(oldtup, SPI_fnumber(desc, "version"),
-											 desc, &isnull));
+	cols[0] = om_attnum(OM_TABLE_ORDERS, td->tg_relation, Anum_orders_version);
+	old_version = DatumGetInt32(heap_getattr(oldtup, cols[0], desc, &isnull));
 	now = transition_time(DatumGetTimestampTz(heap_getattr(oldtup,
-														   SPI_fnumber(desc, "created_at"),
+														   om_attnum(OM_TABLE_ORDERS, td->tg_relation,
+																	 Anum_orders_created_at),
 														   desc, &isnull)));
-	cols[0] = SPI_fnumber(desc, "version");
 	values[0] = Int32GetDatum(old_version + 1);
 	nulls[0] = false;
-	cols[1] = SPI_fnumber(desc, "completed_at");
+	cols[1] = om_attnum(OM_TABLE_ORDERS, td->tg_relation, Anum_orders_completed_at);
 	values[1] = TimestampTzGetDatum(now);
 	nulls[1] = strcmp(new_status, OM_STATUS_COMPLETED) != 0;
-	cols[2] = SPI_fnumber(desc, "cancelled_at");
+	cols[2] = om_attnum(OM_TABLE_ORDERS, td->tg_relation, Anum_orders_cancelled_at);
 	values[2] = TimestampTzGetDatum(now);
 	nulls[2] = strcmp(new_status, OM_STATUS_CANCELLED) != 0;
 
@@ -356,16 +409,23 @@ order_mgmt_orders_after_update(PG_FUNCTION_ARGS)
 	StoredOrder order;
 	char	   *old_status;
 	OrderEventKind kind;
+	Datum	   *values;
+	bool	   *isnull;
 
 	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		elog(ERROR, "order_mgmt_orders_after_update must fire AFTER UPDATE FOR EACH ROW");
 
-	old_status = store_text_column(td->tg_trigtuple, desc, "status");
-	store_order_from_tuple(td->tg_newtuple, desc, &order);
+	old_status = tuple_text(td->tg_trigtuple, desc,
+							om_attnum(OM_TABLE_ORDERS, td->tg_relation, Anum_orders_status));
+	values = palloc(sizeof(Datum) * desc->natts);
+	isnull = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(td->tg_newtuple, desc, values, isnull);
+	om_order_from_values(values, isnull, om_attnums(OM_TABLE_ORDERS, td->tg_relation),
+						 &order);
 	if (strcmp(old_status, order.status) == 0)
 		return PointerGetDatum(NULL);
-	if (!events_kind_for_status(order.status, &kind) || kind == OM_EVENT_CREATED)
+	if (!om_event_kind_for_status(order.status, &kind) || kind == OM_EVENT_CREATED)
 		elog(ERROR, "unexpected order transition from %s to %s",
 			 old_status, order.status);
 
@@ -373,47 +433,11 @@ order_mgmt_orders_after_update(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/*
- * The transition without the executor (see the header comment).  The
- * columns it reads or sets, in the order of the TC_ numbers below; "set"
- * are the ones the UPDATE of store_transition_order and the BEFORE trigger
- * change.
- */
-static const DirectColumn transition_columns[] = {
-	{"order_id", UUIDOID, false}, {"status", TEXTOID, true},
-	{"version", INT4OID, true}, {"created_at", TIMESTAMPTZOID, false},
-	{"completed_at", TIMESTAMPTZOID, true}, {"cancelled_at", TIMESTAMPTZOID, true},
-	{"cancellation_reason", TEXTOID, true}, {"cart_id", UUIDOID, false},
-	{"customer_id", UUIDOID, false}, {"total", INT8OID, false},
-	{"currency", TEXTOID, false}, {"payment_authorization_id", TEXTOID, false}
-};
-
-#define TC_ORDER_ID		0
-#define TC_STATUS		1
-#define TC_VERSION		2
-#define TC_CREATED_AT	3
-#define TC_COMPLETED_AT 4
-#define TC_CANCELLED_AT 5
-#define TC_REASON		6
-#define TC_CART_ID		7
-#define TC_CUSTOMER_ID	8
-#define TC_TOTAL		9
-#define TC_CURRENCY		10
-#define TC_PAYMENT_AUTH 11
-
-static bool lifecycle_triggers_only(Relation rel);
-
-static DirectTable direct_transitions = {
-	.relname = "orders", .columns = transition_columns,
-	.ncolumns = lengthof(transition_columns), .key = "order_id",
-	.update_triggers = lifecycle_triggers_only
-};
-
 /* The OID of function order_mgmt.name(), taking no argument, or InvalidOid. */
 static Oid
 lifecycle_function(const char *name)
 {
-	return LookupFuncName(list_make2(makeString("order_mgmt"), makeString(pstrdup(name))),
+	return LookupFuncName(list_make2(makeString(OM_SCHEMA), makeString(pstrdup(name))),
 						  0, NULL, true);
 }
 
@@ -451,7 +475,7 @@ static bool
 lifecycle_triggers_only(Relation rel)
 {
 	TriggerDesc *trigdesc = rel->trigdesc;
-	AttrNumber	status = InvalidAttrNumber;
+	AttrNumber	status = om_attnums(OM_TABLE_ORDERS, rel)[Anum_orders_status - 1];
 	Oid			before = lifecycle_function("orders_before_update");
 	Oid			after = lifecycle_function("orders_after_update");
 	int			nbefore = 0;
@@ -460,13 +484,6 @@ lifecycle_triggers_only(Relation rel)
 
 	if (trigdesc == NULL || !OidIsValid(before) || !OidIsValid(after))
 		return false;
-	for (i = 0; i < RelationGetDescr(rel)->natts; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(RelationGetDescr(rel), i);
-
-		if (!attr->attisdropped && strcmp(NameStr(attr->attname), "status") == 0)
-			status = attr->attnum;
-	}
 	for (i = 0; i < trigdesc->numtriggers; i++)
 	{
 		Trigger    *trig = &trigdesc->triggers[i];
@@ -499,15 +516,15 @@ static bool
 transition_applies(DirectWrite *dw, TupleTableSlot *slot, const pg_uuid_t *order_id,
 				   bool has_expected, int32 expected)
 {
-	const AttrNumber *attnums = dw->table->attnums;
+	const AttrNumber *attnums = dw->attnums;
 	bool		isnull;
 	Datum		d;
 	text	   *status;
 
-	d = slot_getattr(slot, attnums[TC_ORDER_ID], &isnull);
+	d = slot_getattr(slot, attnums[Anum_orders_order_id - 1], &isnull);
 	if (isnull || memcmp(DatumGetUUIDP(d), order_id, UUID_LEN) != 0)
 		return false;
-	d = slot_getattr(slot, attnums[TC_STATUS], &isnull);
+	d = slot_getattr(slot, attnums[Anum_orders_status - 1], &isnull);
 	if (isnull)
 		return false;
 	status = DatumGetTextPP(d);
@@ -516,7 +533,7 @@ transition_applies(DirectWrite *dw, TupleTableSlot *slot, const pg_uuid_t *order
 		return false;
 	if (has_expected)
 	{
-		d = slot_getattr(slot, attnums[TC_VERSION], &isnull);
+		d = slot_getattr(slot, attnums[Anum_orders_version - 1], &isnull);
 		if (isnull || DatumGetInt32(d) != expected)
 			return false;
 	}
@@ -532,8 +549,13 @@ static void
 form_transition(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslot,
 				const char *new_status, const char *reason)
 {
-	const AttrNumber *attnums = dw->table->attnums;
+	const AttrNumber *attnums = dw->attnums;
 	int			natts = oldslot->tts_tupleDescriptor->natts;
+	int			status = attnums[Anum_orders_status - 1] - 1;
+	int			reason_i = attnums[Anum_orders_cancellation_reason - 1] - 1;
+	int			version = attnums[Anum_orders_version - 1] - 1;
+	int			completed_at = attnums[Anum_orders_completed_at - 1] - 1;
+	int			cancelled_at = attnums[Anum_orders_cancelled_at - 1] - 1;
 	TimestampTz created_at;
 	TimestampTz now;
 
@@ -542,67 +564,31 @@ form_transition(DirectWrite *dw, TupleTableSlot *oldslot, TupleTableSlot *newslo
 	memcpy(newslot->tts_values, oldslot->tts_values, sizeof(Datum) * natts);
 	memcpy(newslot->tts_isnull, oldslot->tts_isnull, sizeof(bool) * natts);
 
-	created_at = DatumGetTimestampTz(oldslot->tts_values[attnums[TC_CREATED_AT] - 1]);
+	created_at = DatumGetTimestampTz(oldslot->tts_values[attnums[Anum_orders_created_at - 1] - 1]);
 	now = transition_time(created_at);
-	newslot->tts_values[attnums[TC_STATUS] - 1] = CStringGetTextDatum(new_status);
-	newslot->tts_isnull[attnums[TC_STATUS] - 1] = false;
-	newslot->tts_values[attnums[TC_REASON] - 1] =
-		reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	newslot->tts_isnull[attnums[TC_REASON] - 1] = reason == NULL;
-	newslot->tts_values[attnums[TC_VERSION] - 1] =
-		Int32GetDatum(DatumGetInt32(oldslot->tts_values[attnums[TC_VERSION] - 1]) + 1);
-	newslot->tts_isnull[attnums[TC_VERSION] - 1] = false;
-	newslot->tts_values[attnums[TC_COMPLETED_AT] - 1] = TimestampTzGetDatum(now);
-	newslot->tts_isnull[attnums[TC_COMPLETED_AT] - 1] =
-		strcmp(new_status, OM_STATUS_COMPLETED) != 0;
-	newslot->tts_values[attnums[TC_CANCELLED_AT] - 1] = TimestampTzGetDatum(now);
-	newslot->tts_isnull[attnums[TC_CANCELLED_AT] - 1] =
-		strcmp(new_status, OM_STATUS_CANCELLED) != 0;
+	newslot->tts_values[status] = CStringGetTextDatum(new_status);
+	newslot->tts_isnull[status] = false;
+	newslot->tts_values[reason_i] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	newslot->tts_isnull[reason_i] = reason == NULL;
+	newslot->tts_values[version] =
+		Int32GetDatum(DatumGetInt32(oldslot->tts_values[version]) + 1);
+	newslot->tts_isnull[version] = false;
+	newslot->tts_values[completed_at] = TimestampTzGetDatum(now);
+	newslot->tts_isnull[completed_at] = strcmp(new_status, OM_STATUS_COMPLETED) != 0;
+	newslot->tts_values[cancelled_at] = TimestampTzGetDatum(now);
+	newslot->tts_isnull[cancelled_at] = strcmp(new_status, OM_STATUS_CANCELLED) != 0;
 	ExecStoreVirtualTuple(newslot);
 }
 
-/* A text value of the row in slot as a C string, or NULL. */
-static char *
-slot_text(TupleTableSlot *slot, AttrNumber attnum)
-{
-	return slot->tts_isnull[attnum - 1] ? NULL :
-		TextDatumGetCString(slot->tts_values[attnum - 1]);
-}
-
 /*
- * The order in slot, as the event builder sees it (what
- * store_order_from_tuple reads from the AFTER trigger's new row).
+ * The order in slot, as the event builder sees it (what the AFTER trigger
+ * decodes from its new row).
  */
 static void
 transition_order_from_slot(DirectWrite *dw, TupleTableSlot *slot, StoredOrder *order)
 {
-	const AttrNumber *attnums = dw->table->attnums;
-	Datum	   *values = slot->tts_values;
-	static const int required[] = {TC_ORDER_ID, TC_CART_ID, TC_CUSTOMER_ID, TC_CURRENCY};
-	char	   *currency;
-	int			i;
-
 	slot_getallattrs(slot);
-	for (i = 0; i < (int) lengthof(required); i++)
-		if (slot->tts_isnull[attnums[required[i]] - 1])
-			elog(ERROR, "order row has no %s", transition_columns[required[i]].name);
-	order->order_id = *DatumGetUUIDP(values[attnums[TC_ORDER_ID] - 1]);
-	order->cart_id = *DatumGetUUIDP(values[attnums[TC_CART_ID] - 1]);
-	order->customer_id = *DatumGetUUIDP(values[attnums[TC_CUSTOMER_ID] - 1]);
-	order->status = slot_text(slot, attnums[TC_STATUS]);
-	order->version = DatumGetInt32(values[attnums[TC_VERSION] - 1]);
-	order->total = DatumGetInt64(values[attnums[TC_TOTAL] - 1]);
-	currency = slot_text(slot, attnums[TC_CURRENCY]);
-	strlcpy(order->currency, currency, sizeof(order->currency));
-	order->payment_authorization_id = slot_text(slot, attnums[TC_PAYMENT_AUTH]);
-	order->created_at = DatumGetTimestampTz(values[attnums[TC_CREATED_AT] - 1]);
-	order->completed = !slot->tts_isnull[attnums[TC_COMPLETED_AT] - 1];
-	order->completed_at = DatumGetTimestampTz(values[attnums[TC_COMPLETED_AT] - 1]);
-	order->cancelled = !slot->tts_isnull[attnums[TC_CANCELLED_AT] - 1];
-	order->cancelled_at = DatumGetTimestampTz(values[attnums[TC_CANCELLED_AT] - 1]);
-	order->cancellation_reason = slot_text(slot, attnums[TC_REASON]);
-	order->nlines = -1;
-	order->lines = NULL;
+	om_order_from_values(slot->tts_values, slot->tts_isnull, dw->attnums, order);
 }
 
 /*
@@ -622,7 +608,7 @@ lifecycle_transition(const pg_uuid_t *order_id, const char *new_status,
 	bool		found;
 	bool		moved = false;
 
-	if (!direct_begin(&direct_transitions, false, &dw))
+	if (!direct_begin_update(OM_TABLE_ORDERS, lifecycle_triggers_only, &dw))
 		return LIFECYCLE_USE_SQL;
 	oldslot = direct_slot(&dw);
 	newslot = direct_slot(&dw);
@@ -648,7 +634,7 @@ lifecycle_transition(const pg_uuid_t *order_id, const char *new_status,
 		OrderEventKind kind;
 
 		transition_order_from_slot(&dw, newslot, &order);
-		if (!events_kind_for_status(order.status, &kind) || kind == OM_EVENT_CREATED)
+		if (!om_event_kind_for_status(order.status, &kind) || kind == OM_EVENT_CREATED)
 			elog(ERROR, "unexpected order transition to %s", order.status);
 		emit_as_owner(dw.rel, kind, &order);
 		*new_version = order.version;

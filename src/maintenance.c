@@ -16,6 +16,8 @@
  * The error itself goes to the server log too.  A database whose
  * extension predates a task's function (or the table) is skipped quietly.
  *
+ * Layer 1 (delivery workers): calls launcher.c, its sibling.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -4,6 +4,8 @@
  *	  The maintenance worker: refresh_reports() and purge_events() on their
  *	  schedules, with each run recorded.
  *
+ * Layer 1 (delivery workers): calls launcher.c, its sibling.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_MAINTENANCE_H

@@ -29,6 +29,9 @@
  * waits nor loses them.  PREPARE TRANSACTION keeps them in shared memory,
  * and COMMIT PREPARED queues them (ROLLBACK PREPARED drops them).
  *
+ * Layer 2 (events): called by events.c and worker_hooks.c; calls the
+ * delivery workers below it (notify_worker.c, launcher.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,9 @@
  * notify.h
  *	  Announcing committed events on the order channels.
  *
+ * Layer 2 (events): called by events.c and worker_hooks.c; calls the
+ * delivery workers below it (notify_worker.c, launcher.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_NOTIFY_H

@@ -36,6 +36,8 @@
  * moves them into the ring (notify.c); the worker checks the area once a
  * second too, in case a finished prepared transaction was not seen there.
  *
+ * Layer 1 (delivery workers): calls launcher.c, its sibling.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

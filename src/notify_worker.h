@@ -4,6 +4,8 @@
  *	  The notification queues in shared memory and the workers that drain
  *	  them (order_mgmt.notifications = worker).
  *
+ * Layer 1 (delivery workers): calls launcher.c, its sibling.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_NOTIFY_WORKER_H

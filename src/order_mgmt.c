@@ -11,6 +11,9 @@
  * Loaded by shared_preload_libraries, the library also starts the launcher
  * and its per-database workers (launcher.c, notify_worker.c, maintenance.c).
  *
+ * Module layer: loading the library registers the settings, hooks and
+ * workers of the layers below; nothing calls it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

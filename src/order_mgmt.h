@@ -6,6 +6,9 @@
  * The module's settings (GUCs) are defined in order_mgmt.c; this header
  * exposes their current values and the SQLSTATEs of our own.
  *
+ * Layer 0: the settings' values and our SQLSTATEs, read by every layer
+ * (order_mgmt.c, the module layer above them all, defines the settings).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef ORDER_MGMT_H

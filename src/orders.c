@@ -20,6 +20,10 @@
  * was updated, a second look tells the caller why: no such order, a final
  * status, or another version.
  *
+ * Layer 5 (API): the SQL-callable order functions.  Calls command.c,
+ * lifecycle.c, events.c, store.c and order_schema.c; nothing calls it.
+ * get_order's response (build_order_json) renders every order field.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -37,51 +41,12 @@
 #include "json_out.h"
 #include "lifecycle.h"
 #include "order_mgmt.h"
-#include "orders.h"
+#include "order_schema.h"
 #include "store.h"
 #include "uuid7.h"
 
 /* how often a transition is retried when its diagnosis finds no reason */
 #define TRANSITION_ATTEMPTS 3
-
-/* The words used in messages about moving an order into status. */
-static const char *
-transition_verb(const char *new_status)
-{
-	if (strcmp(new_status, OM_STATUS_CANCELLED) == 0)
-		return "cancelled";
-	if (strcmp(new_status, OM_STATUS_COMPLETED) == 0)
-		return "completed";
-	return "moved back to CREATED";
-}
-
-/* ereport that order_id, being in status, cannot move to new_status. */
-void
-orders_report_final(const pg_uuid_t *order_id, const char *status,
-					const char *new_status)
-{
-	char		id[UUID_TEXT_LEN + 1];
-
-	uuid_format(order_id, id);
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("order %s cannot be %s because it is %s",
-					id, transition_verb(new_status), status),
-			 errdetail("Only a CREATED order can be completed or cancelled; "
-					   "COMPLETED and CANCELLED are final.")));
-}
-
-/* ereport unless reason is one of the contract's cancellation reasons. */
-void
-orders_check_reason(const char *reason)
-{
-	if (!command_is_cancellation_reason(reason))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid cancellation reason \"%s\"", reason),
-				 errdetail("A reason is one of CUSTOMER_REQUESTED, PAYMENT_FAILED, "
-						   "OUT_OF_STOCK and FRAUD.")));
-}
 
 /* ereport that argument argname of function must not be NULL. */
 static void
@@ -94,65 +59,47 @@ report_null_argument(const char *function, const char *argname)
 					argname, function)));
 }
 
-/* The order create_order writes, as the event builder sees it. */
-static void
-order_from_command(const pg_uuid_t *order_id, const CreateOrderCommand *cmd,
-				   TimestampTz created_at, StoredOrder *order)
-{
-	memset(order, 0, sizeof(StoredOrder));
-	order->order_id = *order_id;
-	order->cart_id = cmd->cart_id;
-	order->customer_id = cmd->customer_id;
-	order->status = OM_STATUS_CREATED;
-	order->version = 1;
-	order->total = cmd->total;
-	memcpy(order->currency, cmd->currency, sizeof(order->currency));
-	order->payment_authorization_id = cmd->payment_authorization_id;
-	order->created_at = created_at;
-	order->nlines = cmd->nlines;
-	order->lines = cmd->lines;
-}
-
 PG_FUNCTION_INFO_V1(order_mgmt_create_order);
 
 /* SQL: order_mgmt.create_order(command jsonb) returns the order id. */
 Datum
 order_mgmt_create_order(PG_FUNCTION_ARGS)
 {
-	CreateOrderCommand cmd;
+	StoredOrder order;
 	pg_uuid_t  *order_id = palloc(sizeof(pg_uuid_t));
-	TimestampTz created_at = GetCurrentTransactionStartTimestamp();
 
 	if (PG_ARGISNULL(0))
 		report_null_argument("create_order", "command");
 	/* measure before detoasting, so an oversized command is never expanded */
 	command_check_size(toast_raw_datum_size(PG_GETARG_DATUM(0)));
-	command_read_create_order(PG_GETARG_JSONB_P(0), &cmd);
-	uuid7_generate(order_id);
+	/* the order the command makes, a new CREATED order at version 1 */
+	command_read_create_order(PG_GETARG_JSONB_P(0), &order);
+	uuid7_generate(&order.order_id);
+	order.status = OM_STATUS_CREATED;
+	order.version = 1;
+	order.created_at = GetCurrentTransactionStartTimestamp();
+	*order_id = order.order_id;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	if (store_insert_order(order_id, &cmd, created_at))
+	if (store_insert_order(&order))
 	{
-		StoredOrder order;
-
-		store_insert_lines(order_id, &cmd);
-		order_from_command(order_id, &cmd, created_at, &order);
+		store_insert_lines(&order);
 		events_emit(OM_EVENT_CREATED, &order);
 	}
 	else
 	{
 		uint8		digest[OM_DIGEST_LEN];
 
-		if (!store_find_order_by_cart(&cmd.cart_id, order_id, digest))
+		if (!store_find_order_by_cart(&order.cart_id, order_id, digest))
 			elog(ERROR, "cart conflicts with an order that cannot be read");
-		if (memcmp(digest, cmd.digest, OM_DIGEST_LEN) != 0)
+		if (memcmp(digest, order.command_digest, OM_DIGEST_LEN) != 0)
 		{
 			char		cart[UUID_TEXT_LEN + 1];
 			char		existing[UUID_TEXT_LEN + 1];
 
-			uuid_format(&cmd.cart_id, cart);
+			uuid_format(&order.cart_id, cart);
 			uuid_format(order_id, existing);
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -202,7 +149,7 @@ transition_order(const pg_uuid_t *order_id, const char *new_status,
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("order %s does not exist", id)));
 		if (strcmp(order.status, OM_STATUS_CREATED) != 0)
-			orders_report_final(order_id, order.status, new_status);
+			lifecycle_report_final(order_id, order.status, new_status);
 		if (has_expected && order.version != expected)
 			ereport(ERROR,
 					(errcode(ERRCODE_OM_VERSION_MISMATCH),
@@ -212,7 +159,7 @@ transition_order(const pg_uuid_t *order_id, const char *new_status,
 					 errhint("Read the order again with get_order and decide whether to retry.")));
 		/* the order appeared or changed under us; look again */
 		if (attempt + 1 >= TRANSITION_ATTEMPTS)
-			elog(ERROR, "order %s could not be %s", id, transition_verb(new_status));
+			elog(ERROR, "order %s could not be %s", id, lifecycle_verb(new_status));
 	}
 
 	SPI_finish();
@@ -232,7 +179,7 @@ order_mgmt_cancel_order(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		report_null_argument("cancel_order", "reason");
 	reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	orders_check_reason(reason);
+	lifecycle_check_reason(reason);
 
 	PG_RETURN_INT32(transition_order(PG_GETARG_UUID_P(0), OM_STATUS_CANCELLED,
 									 reason, !PG_ARGISNULL(2),

@@ -1,17 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  Reading and writing the order tables: cached SPI plans, and direct
- *	  inserts for the rows of a new order and of events.
+ *	  Reading and writing the order tables: store_insert, which writes
+ *	  rows directly or through SPI, and the SPI statements, built once from
+ *	  the descriptors of order_schema.c.
  *
- * Each statement is prepared once per backend and kept (SPI_keepplan);
- * the plan cache revalidates it after DDL.  Every name is schema-qualified
- * and every operator is written OPERATOR(pg_catalog.=), so neither the
- * caller's search_path nor objects planted in it change what runs.
+ * Layer 1 (storage): calls order_schema.c and direct_write.c only.
  *
- * The order row, its lines and the outbox row are inserted without the
- * executor when the tables are as the extension made them (direct_write.c),
- * and through the SPI statements otherwise.
+ * Each statement is generated from the table descriptors the first time it
+ * is needed, prepared once per backend and kept (SPI_keepplan); the plan
+ * cache revalidates it after DDL.  Every name is schema-qualified and every
+ * operator is written OPERATOR(pg_catalog.=), so neither the caller's
+ * search_path nor objects planted in it change what runs.
+ *
+ * store_insert writes the rows of a table without the executor when the
+ * table is as the extension made it (direct_write.c), and through the SPI
+ * INSERT otherwise; both take the same values, indexed by the table's
+ * descriptor.  Built with ORDER_MGMT_FORCE_SPI defined (make
+ * ORDER_MGMT_FORCE_SPI=1), every write takes the SPI path.
  *
  * While this file inserts orders, lines or events through SPI it raises a
  * flag that the insert guards of lifecycle.c check: rows reach those
@@ -21,14 +27,16 @@
  */
 #include "postgres.h"
 
-#include "access/tableam.h"
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -36,24 +44,49 @@
 
 #include "direct_write.h"
 #include "order_mgmt.h"
-#include "orders.h"
+#include "order_schema.h"
 #include "store.h"
 
 /* set while order_mgmt itself inserts orders, lines or events */
 static bool internal_write = false;
 
-static SPIPlanPtr insert_order_plan = NULL;
-static SPIPlanPtr insert_lines_plan = NULL;
+static SPIPlanPtr insert_plans[OM_NTABLES];
 static SPIPlanPtr find_by_cart_plan = NULL;
-static SPIPlanPtr insert_event_plan = NULL;
 static SPIPlanPtr transition_plan = NULL;
 static SPIPlanPtr read_order_plan = NULL;
 static SPIPlanPtr read_lines_plan = NULL;
 
-#define ORDER_COLUMNS \
-	"order_id, cart_id, customer_id, status, version, total, currency, " \
-	"payment_authorization_id, created_at, completed_at, cancelled_at, " \
-	"cancellation_reason"
+/* rows of a table inserted many at a time formed and inserted at once */
+#define DIRECT_BATCH 64
+
+/* The name of column anum of table. */
+static inline const char *
+column_name(OmTableId table, AttrNumber anum)
+{
+	return om_tables[table].columns[anum - 1].name;
+}
+
+/* True if table's rows are inserted many at a time (no arbiter, no result). */
+static inline bool
+inserted_in_batches(OmTableId table)
+{
+	return om_tables[table].arbiter == InvalidAttrNumber &&
+		om_tables[table].returning == InvalidAttrNumber;
+}
+
+/* Append the names of table's columns that have one of flags, with commas. */
+static int
+append_columns(StringInfo buf, OmTableId table, uint8 flags)
+{
+	const OmTable *t = &om_tables[table];
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < t->ncolumns; i++)
+		if (t->columns[i].flags & flags)
+			appendStringInfo(buf, "%s%s", n++ > 0 ? ", " : "", t->columns[i].name);
+	return n;
+}
 
 /* Prepare sql once per backend and keep the plan. */
 static SPIPlanPtr
@@ -110,204 +143,226 @@ store_internal_write_active(void)
 	return internal_write;
 }
 
-/* Wrap a 32-byte digest as a bytea. */
-static bytea *
-digest_to_bytea(const uint8 *digest)
+/*
+ * The kept INSERT of table, built from its descriptor: its OM_COL_INSERT
+ * columns as parameters, in descriptor order; ON CONFLICT (arbiter) DO
+ * NOTHING where the table has one; RETURNING its returning column (or 1).
+ * A table inserted in batches takes one array per column, unnested side by
+ * side (ROWS FROM).
+ */
+static SPIPlanPtr
+insert_plan(OmTableId table)
 {
-	bytea	   *b = palloc(VARHDRSZ + OM_DIGEST_LEN);
+	const OmTable *t = &om_tables[table];
+	bool		batches = inserted_in_batches(table);
+	StringInfoData sql;
+	Oid			argtypes[OM_MAX_COLUMNS];
+	int			nargs = 0;
+	int			i;
 
-	SET_VARSIZE(b, VARHDRSZ + OM_DIGEST_LEN);
-	memcpy(VARDATA(b), digest, OM_DIGEST_LEN);
-	return b;
+	if (insert_plans[table] != NULL)
+		return insert_plans[table];
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (", t->qualified);
+	append_columns(&sql, table, OM_COL_INSERT);
+	appendStringInfoString(&sql, batches ? ") SELECT * FROM ROWS FROM (" : ") VALUES (");
+	for (i = 0; i < t->ncolumns; i++)
+	{
+		Oid			type = t->columns[i].type;
+
+		if (!(t->columns[i].flags & OM_COL_INSERT))
+			continue;
+		argtypes[nargs] = batches ? get_array_type(type) : type;
+		if (!OidIsValid(argtypes[nargs]))
+			elog(ERROR, "type %u has no array type", type);
+		nargs++;
+		appendStringInfo(&sql, batches ? "%spg_catalog.unnest($%d)" : "%s$%d",
+						 nargs > 1 ? ", " : "", nargs);
+	}
+	appendStringInfoChar(&sql, ')');
+	if (t->arbiter != InvalidAttrNumber)
+		appendStringInfo(&sql, " ON CONFLICT (%s) DO NOTHING",
+						 column_name(table, t->arbiter));
+	appendStringInfo(&sql, " RETURNING %s", t->returning != InvalidAttrNumber ?
+					 column_name(table, t->returning) : "1");
+	return prepare_once(&insert_plans[table], sql.data, nargs, argtypes);
 }
 
 /*
- * The tables create_order writes directly when it can (direct_write.c):
- * the columns it supplies to each, in the order of the values arrays below.
+ * Insert nrows rows into table through SPI (values/nulls as store_insert's);
+ * returns the rows inserted and sets *returned.
  */
-
-/* rows of order_lines formed and inserted at a time */
-#define DIRECT_LINES_BATCH 64
-
-static const DirectColumn order_columns[] = {
-	{"order_id", UUIDOID, true}, {"cart_id", UUIDOID, true}, {"customer_id", UUIDOID, true},
-	{"status", TEXTOID, true}, {"total", INT8OID, true}, {"currency", TEXTOID, true},
-	{"payment_authorization_id", TEXTOID, true}, {"version", INT4OID, true},
-	{"created_at", TIMESTAMPTZOID, true}, {"command_digest", BYTEAOID, true}
-};
-
-static const DirectColumn line_columns[] = {
-	{"order_id", UUIDOID, true}, {"line_no", INT4OID, true}, {"product_id", UUIDOID, true},
-	{"quantity", INT4OID, true}, {"unit_price", INT8OID, true}
-};
-
-static const DirectColumn event_columns[] = {
-	{"id", UUIDOID, true}, {"aggregatetype", TEXTOID, true}, {"aggregateid", UUIDOID, true},
-	{"type", TEXTOID, true}, {"payload", JSONBOID, true}, {"order_version", INT4OID, true},
-	{"schema_version", TEXTOID, true}, {"occurred_at", TIMESTAMPTZOID, true},
-	{"xact_id", XID8OID, true}
-};
-
-static DirectTable direct_orders = {
-	.relname = "orders", .columns = order_columns,
-	.ncolumns = lengthof(order_columns), .arbiter = "cart_id"
-};
-static DirectTable direct_lines = {
-	.relname = "order_lines", .columns = line_columns,
-	.ncolumns = lengthof(line_columns)
-};
-static DirectTable direct_outbox = {
-	.relname = "outbox", .columns = event_columns,
-	.ncolumns = lengthof(event_columns), .returning = "position"
-};
-
-/* Insert the order row; false if the cart already has an order. */
-bool
-store_insert_order(const pg_uuid_t *order_id, const CreateOrderCommand *cmd,
-				   TimestampTz created_at)
+static uint64
+insert_with_spi(OmTableId table, int nrows, const Datum *values, const bool *nulls,
+				int64 *returned)
 {
-	Oid			argtypes[8] = {UUIDOID, UUIDOID, UUIDOID, INT8OID, TEXTOID,
-	TEXTOID, TIMESTAMPTZOID, BYTEAOID};
-	Datum		values[10];
-	char		nulls[10];
-	DirectWrite dw;
-	SPIPlanPtr	plan;
+	const OmTable *t = &om_tables[table];
+	SPIPlanPtr	plan = insert_plan(table);
+	bool		batches = inserted_in_batches(table);
+	Datum		args[OM_MAX_COLUMNS];
+	char		argnulls[OM_MAX_COLUMNS];
+	int			nargs = 0;
+	int			i;
 
-	memset(nulls, ' ', sizeof(nulls));
-	if (direct_begin(&direct_orders, true, &dw))
+	if (!batches && nrows != 1)
+		elog(ERROR, "%s takes one row at a time", t->qualified);
+	for (i = 0; i < t->ncolumns; i++)
 	{
-		TupleTableSlot *slot = direct_slot(&dw);
-		bool		inserted;
+		const OmColumn *col = &t->columns[i];
 
-		/* the columns of order_columns */
-		values[0] = UUIDPGetDatum(order_id);
-		values[1] = UUIDPGetDatum(&cmd->cart_id);
-		values[2] = UUIDPGetDatum(&cmd->customer_id);
-		values[3] = CStringGetTextDatum(OM_STATUS_CREATED);
-		values[4] = Int64GetDatum(cmd->total);
-		values[5] = CStringGetTextDatum(cmd->currency);
-		if (cmd->payment_authorization_id)
-			values[6] = CStringGetTextDatum(cmd->payment_authorization_id);
+		if (!(col->flags & OM_COL_INSERT))
+			continue;
+		argnulls[nargs] = ' ';
+		if (batches)
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * nrows);
+			bool	   *elemnulls = palloc(sizeof(bool) * nrows);
+			int			dims[1] = {nrows};
+			int			lbs[1] = {1};
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+			int			r;
+
+			for (r = 0; r < nrows; r++)
+			{
+				elems[r] = values[r * t->ncolumns + i];
+				elemnulls[r] = nulls != NULL && nulls[r * t->ncolumns + i];
+			}
+			get_typlenbyvalalign(col->type, &typlen, &typbyval, &typalign);
+			args[nargs] = PointerGetDatum(construct_md_array(elems, elemnulls, 1, dims, lbs,
+															 col->type, typlen, typbyval,
+															 typalign));
+		}
 		else
-			nulls[6] = 'n';
-		values[7] = Int32GetDatum(1);
-		values[8] = TimestampTzGetDatum(created_at);
-		values[9] = PointerGetDatum(digest_to_bytea(cmd->digest));
-		direct_form(&dw, slot, values, nulls);
-		inserted = direct_insert_or_nothing(&dw, slot);
-		direct_end(&dw);
-		return inserted;
+		{
+			args[nargs] = values[i];
+			if (nulls != NULL && nulls[i])
+				argnulls[nargs] = 'n';
+		}
+		nargs++;
 	}
+	execute_internal_write(plan, args, argnulls);
+	if (t->returning != InvalidAttrNumber && SPI_processed > 0)
+	{
+		bool		isnull;
 
-	plan = prepare_once(&insert_order_plan,
-						"INSERT INTO order_mgmt.orders "
-						"(order_id, cart_id, customer_id, status, total, currency, "
-						" payment_authorization_id, version, created_at, command_digest) "
-						"VALUES ($1, $2, $3, 'CREATED', $4, $5, $6, 1, $7, $8) "
-						"ON CONFLICT (cart_id) DO NOTHING RETURNING 1",
-						8, argtypes);
-	values[0] = UUIDPGetDatum(order_id);
-	values[1] = UUIDPGetDatum(&cmd->cart_id);
-	values[2] = UUIDPGetDatum(&cmd->customer_id);
-	values[3] = Int64GetDatum(cmd->total);
-	values[4] = CStringGetTextDatum(cmd->currency);
-	if (cmd->payment_authorization_id)
-		values[5] = CStringGetTextDatum(cmd->payment_authorization_id);
-	else
-		nulls[5] = 'n';
-	values[6] = TimestampTzGetDatum(created_at);
-	values[7] = PointerGetDatum(digest_to_bytea(cmd->digest));
-
-	execute_internal_write(plan, values, nulls);
-	return SPI_processed == 1;
+		*returned = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
+												SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return SPI_processed;
 }
 
-/* Insert the order's lines directly, numbered from 1, in batches. */
+/* Insert nrows rows directly, DIRECT_BATCH at a time (no arbiter, no result). */
 static void
-insert_lines_directly(DirectWrite *dw, const pg_uuid_t *order_id,
-					  const CreateOrderCommand *cmd)
+insert_batches(DirectWrite *dw, int ncolumns, int nrows, const Datum *values,
+			   const bool *nulls)
 {
-	TupleTableSlot *slots[DIRECT_LINES_BATCH];
-	int			nslots = Min(cmd->nlines, DIRECT_LINES_BATCH);
+	TupleTableSlot *slots[DIRECT_BATCH];
+	int			nslots = Min(nrows, DIRECT_BATCH);
 	int			first;
 	int			i;
 
 	for (i = 0; i < nslots; i++)
 		slots[i] = direct_slot(dw);
-	for (first = 0; first < cmd->nlines; first += DIRECT_LINES_BATCH)
+	for (first = 0; first < nrows; first += DIRECT_BATCH)
 	{
-		int			n = Min(cmd->nlines - first, DIRECT_LINES_BATCH);
+		int			n = Min(nrows - first, DIRECT_BATCH);
 
 		for (i = 0; i < n; i++)
-		{
-			const OrderLine *line = &cmd->lines[first + i];
-			Datum		values[5];
-
-			/* the columns of line_columns */
-			values[0] = UUIDPGetDatum(order_id);
-			values[1] = Int32GetDatum(first + i + 1);
-			values[2] = UUIDPGetDatum(&line->product_id);
-			values[3] = Int32GetDatum(line->quantity);
-			values[4] = Int64GetDatum(line->unit_price);
-			direct_form(dw, slots[i], values, NULL);
-			direct_check(dw, slots[i]);
-		}
-		table_multi_insert(dw->rel, slots, n, dw->estate->es_output_cid, 0, NULL);
-		for (i = 0; i < n; i++)
-			direct_index(dw, slots[i]);
-		ResetPerTupleExprContext(dw->estate);
+			direct_form(dw, slots[i], &values[(first + i) * ncolumns],
+						nulls ? &nulls[(first + i) * ncolumns] : NULL);
+		direct_insert_batch(dw, slots, n);
 	}
 }
 
-/* Insert the order's lines in one statement, numbered from 1. */
-void
-store_insert_lines(const pg_uuid_t *order_id, const CreateOrderCommand *cmd)
+/*
+ * Insert nrows rows into table: values[row * ncolumns + Anum - 1] (and
+ * nulls likewise, or NULL for none) for the columns flagged OM_COL_INSERT;
+ * the others get their defaults.  Without the executor when the table allows
+ * it (direct_write.c), else with the SPI INSERT of insert_plan.  Returns the
+ * rows inserted (0 when the table's arbiter already holds the key) and sets
+ * *returned to the returning column of the last row, where the table has
+ * one.  Callers must be connected to SPI.
+ */
+uint64
+store_insert(OmTableId table, int nrows, const Datum *values, const bool *nulls,
+			 int64 *returned)
 {
-	Oid			argtypes[4] = {UUIDOID, UUIDARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
-	Datum		values[4];
-	Datum	   *products;
-	Datum	   *quantities;
-	Datum	   *prices;
+	const OmTable *t = &om_tables[table];
 	DirectWrite dw;
-	SPIPlanPtr	plan;
+	uint64		inserted;
+
+	if (!direct_begin_insert(table, t->arbiter != InvalidAttrNumber, &dw))
+		return insert_with_spi(table, nrows, values, nulls, returned);
+
+	if (inserted_in_batches(table))
+	{
+		insert_batches(&dw, t->ncolumns, nrows, values, nulls);
+		inserted = nrows;
+	}
+	else
+	{
+		TupleTableSlot *slot = direct_slot(&dw);
+
+		if (nrows != 1)
+			elog(ERROR, "%s takes one row at a time", t->qualified);
+		direct_form(&dw, slot, values, nulls);
+		if (t->returning != InvalidAttrNumber)
+		{
+			bool		isnull;
+
+			*returned = DatumGetInt64(slot_getattr(slot, dw.returning_attnum, &isnull));
+			if (isnull)
+				elog(ERROR, "%s row has no %s", t->qualified,
+					 column_name(table, t->returning));
+		}
+		if (t->arbiter != InvalidAttrNumber)
+			inserted = direct_insert_or_nothing(&dw, slot) ? 1 : 0;
+		else
+		{
+			direct_insert(&dw, slot);
+			inserted = 1;
+		}
+	}
+	direct_end(&dw);
+	return inserted;
+}
+
+/* Insert the order row; false if the cart already has an order. */
+bool
+store_insert_order(const StoredOrder *order)
+{
+	Datum		values[Natts_orders];
+	bool		nulls[Natts_orders];
+
+	om_order_to_values(order, OM_COL_INSERT, values, nulls);
+	return store_insert(OM_TABLE_ORDERS, 1, values, nulls, NULL) == 1;
+}
+
+/* Insert the order's lines, numbered from 1 in the order they are listed. */
+void
+store_insert_lines(const StoredOrder *order)
+{
+	Datum	   *values = palloc(sizeof(Datum) * Natts_order_lines * order->nlines);
 	int			i;
 
-	if (direct_begin(&direct_lines, false, &dw))
+	for (i = 0; i < order->nlines; i++)
 	{
-		insert_lines_directly(&dw, order_id, cmd);
-		direct_end(&dw);
-		return;
-	}
+		Datum	   *row = &values[i * Natts_order_lines];
+		const OrderLine *line = &order->lines[i];
 
-	plan = prepare_once(&insert_lines_plan,
-						"INSERT INTO order_mgmt.order_lines "
-						"(order_id, line_no, product_id, quantity, unit_price) "
-						"SELECT $1, l.n::pg_catalog.int4, l.p, l.q, l.u "
-						"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-						"pg_catalog.unnest($4)) WITH ORDINALITY AS l(p, q, u, n) "
-						"RETURNING 1",
-						4, argtypes);
-	products = palloc(sizeof(Datum) * cmd->nlines);
-	quantities = palloc(sizeof(Datum) * cmd->nlines);
-	prices = palloc(sizeof(Datum) * cmd->nlines);
-	for (i = 0; i < cmd->nlines; i++)
-	{
-		products[i] = UUIDPGetDatum(&cmd->lines[i].product_id);
-		quantities[i] = Int32GetDatum(cmd->lines[i].quantity);
-		prices[i] = Int64GetDatum(cmd->lines[i].unit_price);
+		row[Anum_order_lines_order_id - 1] = UUIDPGetDatum(&order->order_id);
+		row[Anum_order_lines_line_no - 1] = Int32GetDatum(i + 1);
+		row[Anum_order_lines_product_id - 1] = UUIDPGetDatum(&line->product_id);
+		row[Anum_order_lines_quantity - 1] = Int32GetDatum(line->quantity);
+		row[Anum_order_lines_unit_price - 1] = Int64GetDatum(line->unit_price);
 	}
-	values[0] = UUIDPGetDatum(order_id);
-	values[1] = PointerGetDatum(construct_array(products, cmd->nlines, UUIDOID,
-												UUID_LEN, false, TYPALIGN_CHAR));
-	values[2] = PointerGetDatum(construct_array(quantities, cmd->nlines, INT4OID,
-												sizeof(int32), true, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_array(prices, cmd->nlines, INT8OID,
-												sizeof(int64), FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	execute_internal_write(plan, values, NULL);
-	if (SPI_processed != (uint64) cmd->nlines)
-		elog(ERROR, "inserted " UINT64_FORMAT " order lines, expected %d",
-			 SPI_processed, cmd->nlines);
+	if (store_insert(OM_TABLE_ORDER_LINES, order->nlines, values, NULL, NULL) !=
+		(uint64) order->nlines)
+		elog(ERROR, "order lines were not all inserted");
+	pfree(values);
 }
 
 /* The order made from cart_id and its command digest; false if none. */
@@ -319,12 +374,16 @@ store_find_order_by_cart(const pg_uuid_t *cart_id, pg_uuid_t *order_id,
 	Datum		values[1];
 	bool		isnull;
 	bytea	   *stored;
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan = find_by_cart_plan;
 
-	plan = prepare_once(&find_by_cart_plan,
-						"SELECT order_id, command_digest FROM order_mgmt.orders "
-						"WHERE cart_id OPERATOR(pg_catalog.=) $1",
-						1, argtypes);
+	if (plan == NULL)
+		plan = prepare_once(&find_by_cart_plan,
+							psprintf("SELECT %s, %s FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
+									 column_name(OM_TABLE_ORDERS, Anum_orders_order_id),
+									 column_name(OM_TABLE_ORDERS, Anum_orders_command_digest),
+									 om_tables[OM_TABLE_ORDERS].qualified,
+									 column_name(OM_TABLE_ORDERS, Anum_orders_cart_id)),
+							1, argtypes);
 	values[0] = UUIDPGetDatum(cart_id);
 	execute_plan(plan, values, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -347,12 +406,8 @@ store_insert_event(const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 				   const char *type, Jsonb *payload, int32 order_version,
 				   TimestampTz occurred_at)
 {
-	Oid			argtypes[6] = {UUIDOID, UUIDOID, TEXTOID, JSONBOID, INT4OID,
-	TIMESTAMPTZOID};
-	Datum		values[9];
-	bool		isnull;
-	DirectWrite dw;
-	SPIPlanPtr	plan;
+	Datum		values[Natts_outbox];
+	int64		position = 0;
 
 	/*
 	 * Have the transaction id before the position is drawn: the consumer
@@ -362,51 +417,18 @@ store_insert_event(const pg_uuid_t *event_id, const pg_uuid_t *order_id,
 	 */
 	(void) GetTopTransactionId();
 
-	if (direct_begin(&direct_outbox, false, &dw))
-	{
-		TupleTableSlot *slot = direct_slot(&dw);
-		int64		position;
-
-		/* the columns of event_columns; the position is the default's */
-		values[0] = UUIDPGetDatum(event_id);
-		values[1] = CStringGetTextDatum("order");
-		values[2] = UUIDPGetDatum(order_id);
-		values[3] = CStringGetTextDatum(type);
-		values[4] = JsonbPGetDatum(payload);
-		values[5] = Int32GetDatum(order_version);
-		values[6] = CStringGetTextDatum(OM_CONTRACT_VERSION);
-		values[7] = TimestampTzGetDatum(occurred_at);
-		values[8] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-		direct_form(&dw, slot, values, NULL);
-		position = DatumGetInt64(slot_getattr(slot, direct_outbox.returning_attnum,
-											  &isnull));
-		if (isnull)
-			elog(ERROR, "outbox row has no position");
-		direct_insert(&dw, slot);
-		direct_end(&dw);
-		return position;
-	}
-
-	plan = prepare_once(&insert_event_plan,
-						"INSERT INTO order_mgmt.outbox "
-						"(id, aggregatetype, aggregateid, type, payload, order_version, "
-						" schema_version, occurred_at, xact_id) "
-						"VALUES ($1, 'order', $2, $3, $4, $5, '" OM_CONTRACT_VERSION "', $6, "
-						" pg_catalog.pg_current_xact_id()) "
-						"RETURNING position",
-						6, argtypes);
-	values[0] = UUIDPGetDatum(event_id);
-	values[1] = UUIDPGetDatum(order_id);
-	values[2] = CStringGetTextDatum(type);
-	values[3] = JsonbPGetDatum(payload);
-	values[4] = Int32GetDatum(order_version);
-	values[5] = TimestampTzGetDatum(occurred_at);
-
-	execute_internal_write(plan, values, NULL);
-	if (SPI_processed != 1)
-		elog(ERROR, "outbox insert returned " UINT64_FORMAT " rows", SPI_processed);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+	values[Anum_outbox_id - 1] = UUIDPGetDatum(event_id);
+	values[Anum_outbox_aggregatetype - 1] = CStringGetTextDatum(OM_AGGREGATE_TYPE);
+	values[Anum_outbox_aggregateid - 1] = UUIDPGetDatum(order_id);
+	values[Anum_outbox_type - 1] = CStringGetTextDatum(type);
+	values[Anum_outbox_payload - 1] = JsonbPGetDatum(payload);
+	values[Anum_outbox_order_version - 1] = Int32GetDatum(order_version);
+	values[Anum_outbox_schema_version - 1] = CStringGetTextDatum(OM_CONTRACT_VERSION);
+	values[Anum_outbox_occurred_at - 1] = TimestampTzGetDatum(occurred_at);
+	values[Anum_outbox_xact_id - 1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	if (store_insert(OM_TABLE_OUTBOX, 1, values, NULL, &position) != 1)
+		elog(ERROR, "outbox row was not inserted");
+	return position;
 }
 
 /*
@@ -424,15 +446,26 @@ store_transition_order(const pg_uuid_t *order_id, const char *new_status,
 	Datum		values[4];
 	char		nulls[4];
 	bool		isnull;
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan = transition_plan;
 
-	plan = prepare_once(&transition_plan,
-						"UPDATE order_mgmt.orders SET status = $2, cancellation_reason = $3 "
-						"WHERE order_id OPERATOR(pg_catalog.=) $1 "
-						"AND status OPERATOR(pg_catalog.=) 'CREATED' "
-						"AND ($4 IS NULL OR version OPERATOR(pg_catalog.=) $4) "
-						"RETURNING version",
-						4, argtypes);
+	if (plan == NULL)
+	{
+		const char *status = column_name(OM_TABLE_ORDERS, Anum_orders_status);
+		const char *version = column_name(OM_TABLE_ORDERS, Anum_orders_version);
+
+		plan = prepare_once(&transition_plan,
+							psprintf("UPDATE %s SET %s = $2, %s = $3 "
+									 "WHERE %s OPERATOR(pg_catalog.=) $1 "
+									 "AND %s OPERATOR(pg_catalog.=) '%s' "
+									 "AND ($4 IS NULL OR %s OPERATOR(pg_catalog.=) $4) "
+									 "RETURNING %s",
+									 om_tables[OM_TABLE_ORDERS].qualified, status,
+									 column_name(OM_TABLE_ORDERS,
+												 Anum_orders_cancellation_reason),
+									 column_name(OM_TABLE_ORDERS, Anum_orders_order_id),
+									 status, OM_STATUS_CREATED, version, version),
+							4, argtypes);
+	}
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(order_id);
 	values[1] = CStringGetTextDatum(new_status);
@@ -452,67 +485,26 @@ store_transition_order(const pg_uuid_t *order_id, const char *new_status,
 	return true;
 }
 
-/* Fetch a column of an order row by name. */
-static Datum
-order_column(HeapTuple tuple, TupleDesc desc, const char *name, bool *isnull)
-{
-	int			attno = SPI_fnumber(desc, name);
-
-	if (attno <= 0)
-		elog(ERROR, "order row has no column \"%s\"", name);
-	return SPI_getbinval(tuple, desc, attno, isnull);
-}
-
-/* Fetch a text column of an order row as a C string, or NULL. */
-char *
-store_text_column(HeapTuple tuple, TupleDesc desc, const char *name)
-{
-	bool		isnull;
-	Datum		d = order_column(tuple, desc, name, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
-}
-
-/* Decode a row of order_mgmt.orders into *order (lines not read). */
-void
-store_order_from_tuple(HeapTuple tuple, TupleDesc desc, StoredOrder *order)
-{
-	bool		isnull;
-	char	   *currency;
-
-	order->order_id = *DatumGetUUIDP(order_column(tuple, desc, "order_id", &isnull));
-	order->cart_id = *DatumGetUUIDP(order_column(tuple, desc, "cart_id", &isnull));
-	order->customer_id = *DatumGetUUIDP(order_column(tuple, desc, "customer_id", &isnull));
-	order->status = store_text_column(tuple, desc, "status");
-	order->version = DatumGetInt32(order_column(tuple, desc, "version", &isnull));
-	order->total = DatumGetInt64(order_column(tuple, desc, "total", &isnull));
-	currency = store_text_column(tuple, desc, "currency");
-	strlcpy(order->currency, currency, sizeof(order->currency));
-	order->payment_authorization_id =
-		store_text_column(tuple, desc, "payment_authorization_id");
-	order->created_at = DatumGetTimestampTz(order_column(tuple, desc, "created_at", &isnull));
-	order->completed_at = DatumGetTimestampTz(order_column(tuple, desc, "completed_at", &isnull));
-	order->completed = !isnull;
-	order->cancelled_at = DatumGetTimestampTz(order_column(tuple, desc, "cancelled_at", &isnull));
-	order->cancelled = !isnull;
-	order->cancellation_reason = store_text_column(tuple, desc, "cancellation_reason");
-	order->nlines = -1;
-	order->lines = NULL;
-}
-
 /* Read the lines of an order into *order, in line order. */
 static void
 read_lines(StoredOrder *order)
 {
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan = read_lines_plan;
 	uint64		i;
 
-	plan = prepare_once(&read_lines_plan,
-						"SELECT product_id, quantity, unit_price FROM order_mgmt.order_lines "
-						"WHERE order_id OPERATOR(pg_catalog.=) $1 ORDER BY line_no",
-						1, argtypes);
+	if (plan == NULL)
+		plan = prepare_once(&read_lines_plan,
+							psprintf("SELECT %s, %s, %s FROM %s "
+									 "WHERE %s OPERATOR(pg_catalog.=) $1 ORDER BY %s",
+									 column_name(OM_TABLE_ORDER_LINES, Anum_order_lines_product_id),
+									 column_name(OM_TABLE_ORDER_LINES, Anum_order_lines_quantity),
+									 column_name(OM_TABLE_ORDER_LINES, Anum_order_lines_unit_price),
+									 om_tables[OM_TABLE_ORDER_LINES].qualified,
+									 column_name(OM_TABLE_ORDER_LINES, Anum_order_lines_order_id),
+									 column_name(OM_TABLE_ORDER_LINES, Anum_order_lines_line_no)),
+							1, argtypes);
 	values[0] = UUIDPGetDatum(&order->order_id);
 	execute_plan(plan, values, NULL, true, SPI_OK_SELECT);
 
@@ -530,6 +522,9 @@ read_lines(StoredOrder *order)
 	}
 }
 
+/* where read_order_plan's result has each column (attnum[Anum - 1]) */
+static AttrNumber read_order_attnums[Natts_orders];
+
 /*
  * Read an order (with its lines when asked); false if there is none.
  * fresh_snapshot reads the latest committed state (a volatile caller
@@ -541,17 +536,34 @@ store_read_order(const pg_uuid_t *order_id, bool with_lines,
 {
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
-	SPIPlanPtr	plan;
+	Datum		row[Natts_orders];
+	bool		isnull[Natts_orders];
+	SPIPlanPtr	plan = read_order_plan;
 
-	plan = prepare_once(&read_order_plan,
-						"SELECT " ORDER_COLUMNS " FROM order_mgmt.orders "
-						"WHERE order_id OPERATOR(pg_catalog.=) $1",
-						1, argtypes);
+	if (plan == NULL)
+	{
+		StringInfoData sql;
+		int			n = 0;
+		int			i;
+
+		/* the OM_COL_READ columns, in descriptor order */
+		for (i = 0; i < Natts_orders; i++)
+			read_order_attnums[i] =
+				(om_tables[OM_TABLE_ORDERS].columns[i].flags & OM_COL_READ) ? ++n : 0;
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT ");
+		append_columns(&sql, OM_TABLE_ORDERS, OM_COL_READ);
+		appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
+						 om_tables[OM_TABLE_ORDERS].qualified,
+						 column_name(OM_TABLE_ORDERS, Anum_orders_order_id));
+		plan = prepare_once(&read_order_plan, sql.data, 1, argtypes);
+	}
 	values[0] = UUIDPGetDatum(order_id);
 	execute_plan(plan, values, NULL, !fresh_snapshot, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
-	store_order_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, order);
+	heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, row, isnull);
+	om_order_from_values(row, isnull, read_order_attnums, order);
 	if (with_lines)
 		read_lines(order);
 	return true;

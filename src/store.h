@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * store.h
- *	  Reading and writing the order tables: cached SPI plans, and direct
- *	  inserts for the rows of a new order and of events.
+ *	  Reading and writing the order tables: store_insert (direct or
+ *	  through SPI) and the SPI statements built from order_schema.c.
  *
- * Every SQL statement order_mgmt runs lives in store.c.  Callers must be
- * connected to SPI.
+ * Layer 1 (storage).  Every SQL statement order_mgmt runs in C lives in
+ * store.c.  Callers must be connected to SPI.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,46 +14,29 @@
 
 #include "postgres.h"
 
-#include "access/htup.h"
-#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
 
-#include "command.h"
-
-/* an order as stored: one row of order_mgmt.orders, and maybe its lines */
-typedef struct StoredOrder
-{
-	pg_uuid_t	order_id;
-	pg_uuid_t	cart_id;
-	pg_uuid_t	customer_id;
-	char	   *status;
-	int32		version;
-	int64		total;
-	char		currency[4];
-	char	   *payment_authorization_id;	/* NULL when absent */
-	TimestampTz created_at;
-	bool		completed;		/* completed_at is set */
-	TimestampTz completed_at;
-	bool		cancelled;		/* cancelled_at is set */
-	TimestampTz cancelled_at;
-	char	   *cancellation_reason;	/* NULL unless cancelled */
-	int			nlines;			/* -1 when the lines were not read */
-	OrderLine  *lines;
-} StoredOrder;
+#include "order_schema.h"
 
 /* true while order_mgmt itself is inserting orders, lines or events */
 extern bool store_internal_write_active(void);
 
-/* insert the order row; false if the cart already has an order */
-extern bool store_insert_order(const pg_uuid_t *order_id,
-							   const CreateOrderCommand *cmd,
-							   TimestampTz created_at);
+/*
+ * Insert nrows rows into table, values[row * ncolumns + Anum - 1] for its
+ * OM_COL_INSERT columns (nulls likewise, or NULL); directly when the table
+ * allows it, else through SPI.  Returns the rows inserted (0: the arbiter
+ * holds the key) and sets *returned to the returning column, if any.
+ */
+extern uint64 store_insert(OmTableId table, int nrows, const Datum *values,
+						   const bool *nulls, int64 *returned);
 
-/* insert the order's lines, numbered from 1 in the command's order */
-extern void store_insert_lines(const pg_uuid_t *order_id,
-							   const CreateOrderCommand *cmd);
+/* insert the order row; false if the cart already has an order */
+extern bool store_insert_order(const StoredOrder *order);
+
+/* insert the order's lines, numbered from 1 in the order listed */
+extern void store_insert_lines(const StoredOrder *order);
 
 /* the order made from cart_id and its command digest; false if none */
 extern bool store_find_order_by_cart(const pg_uuid_t *cart_id,
@@ -78,12 +61,5 @@ extern bool store_transition_order(const pg_uuid_t *order_id,
 /* read an order, with its lines when with_lines; false if there is none */
 extern bool store_read_order(const pg_uuid_t *order_id, bool with_lines,
 							 bool fresh_snapshot, StoredOrder *order);
-
-/* a text column of an order row as a C string, or NULL */
-extern char *store_text_column(HeapTuple tuple, TupleDesc desc, const char *name);
-
-/* decode a row of order_mgmt.orders into *order (lines not read) */
-extern void store_order_from_tuple(HeapTuple tuple, TupleDesc desc,
-								   StoredOrder *order);
 
 #endif							/* OM_STORE_H */

@@ -10,6 +10,8 @@
  * back, so a backend's orders sort in the order it created them, and new
  * keys land at the right edge of the primary-key index.
  *
+ * Layer 0 (helpers): calls nothing of order_mgmt.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -3,6 +3,8 @@
  * uuid7.h
  *	  UUIDv7 generation and strict parsing of textual uuids.
  *
+ * Layer 0 (helpers): calls nothing of order_mgmt.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_UUID7_H

@@ -23,6 +23,8 @@
  * The same utility hook tells notify.c when COMMIT PREPARED or ROLLBACK
  * PREPARED has run, so that it queues the notifications they released.
  *
+ * Layer 3 (hooks): backend hooks; call notify.c and launcher.c.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

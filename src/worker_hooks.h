@@ -4,6 +4,8 @@
  *	  What backends tell the launcher: a new or dropped extension, and the
  *	  database commands that need a database to themselves.
  *
+ * Layer 3 (hooks): backend hooks; call notify.c and launcher.c.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef OM_WORKER_HOOKS_H
