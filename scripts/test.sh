@@ -36,6 +36,26 @@ status=0
 su postgres -s /bin/bash -c "cd '$work' && make -s installcheck PG_CONFIG='$PG_CONFIG'" 2>&1 |
 	tee "$work/installcheck.log" || status=$?
 
+# the SPI fallback of the executor-free writes, for the whole pg_regress and isolation suite: the
+# module built with ORDER_MGMT_FORCE_SPI=1 (docs/testing.md), then the normal build put back;
+# ORDER_MGMT_FORCE_SPI_SUITE=0 skips it
+if [ "${ORDER_MGMT_FORCE_SPI_SUITE:-1}" != 0 ] && [ $status -eq 0 ]; then
+	spi=$(mktemp -d /tmp/order_mgmt-spi.XXXXXX)
+	tar -C "$root" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+		--exclude=node_modules -cf - . | tar -C "$spi" -xf -
+	make -C "$spi" -s clean >/dev/null
+	make -C "$spi" -s WERROR=1 ORDER_MGMT_FORCE_SPI=1
+	make -C "$spi" -s install ORDER_MGMT_FORCE_SPI=1
+	chown -R postgres: "$spi"
+	su postgres -s /bin/bash -c "cd '$spi' && make -s installcheck PG_CONFIG='$PG_CONFIG' ORDER_MGMT_FORCE_SPI=1 TAP_TESTS=" 2>&1 |
+		sed 's/^\(test \|ok \)/\1(forced SPI) /' | tee -a "$work/installcheck.log" || status=$?
+	for f in "$spi"/tmp_force_spi/regression.diffs "$spi"/output_iso/regression.diffs; do
+		[ -f "$f" ] && cp "$f" "$work/forced_spi_$(basename "$(dirname "$f")").diffs"
+	done
+	rm -rf "$spi"
+	make -C "$work" -s install
+fi
+
 # the module under AddressSanitizer + UBSan (scripts/memcheck.sh); ORDER_MGMT_VALGRIND=1 uses
 # valgrind instead; ORDER_MGMT_MEMCHECK=0 skips it
 memcheck_status=0
@@ -58,7 +78,7 @@ if [ $memcheck_status -ne 0 ]; then
 	status=1
 fi
 if [ $status -ne 0 ]; then
-	for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
+	for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs "$work"/forced_spi_*.diffs; do
 		[ -f "$f" ] && { echo "==== $f"; cat "$f"; }
 	done
 	for f in "$work"/tmp_check/log/regress_log_*; do
