@@ -62,7 +62,7 @@
 #include "notify_worker.h"
 #include "worker_hooks.h"
 
-/* seconds between a notify worker's exit and its restart */
+/* ms between a notify worker's exit and its restart */
 #define OM_RESTART_DELAY_MS 1000
 
 /* longest the launcher sleeps when nothing wakes it */
