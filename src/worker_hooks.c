@@ -6,7 +6,8 @@
  * The launcher probes every database at server start; after that, it
  * learns from the backends:
  *
- *	- CREATE EXTENSION, and CREATE DATABASE (a copy of a database that has
+ *	- CREATE EXTENSION order_mgmt (or any CREATE EXTENSION ... CASCADE, which
+ *	  may bring it in), and CREATE DATABASE (a copy of a database that has
  *	  order_mgmt has it too): once the transaction commits, the launcher is
  *	  asked to probe the database;
  *	- DROP EXTENSION order_mgmt (directly or by a cascade): once it
@@ -63,6 +64,8 @@ probe_when_committed(Oid dboid)
 {
 	int			i;
 
+	if (!OidIsValid(dboid))
+		return;
 	for (i = 0; i < nprobe_at_commit; i++)
 		if (probe_at_commit[i] == dboid)
 			return;
@@ -232,6 +235,23 @@ template_of(List *options)
 	return InvalidOid;
 }
 
+/*
+ * Whether CREATE EXTENSION may have installed order_mgmt: it names it, or
+ * CASCADE may have brought it in as a requirement.
+ */
+static bool
+creates_order_mgmt(CreateExtensionStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (strcmp(stmt->extname, "order_mgmt") == 0)
+		return true;
+	foreach(lc, stmt->options)
+		if (strcmp(lfirst_node(DefElem, lc)->defname, "cascade") == 0)
+			return true;
+	return false;
+}
+
 /* Whether a DefElem option list sets "tablespace". */
 static bool
 sets_tablespace(List *options)
@@ -283,7 +303,8 @@ worker_process_utility(PlannedStmt *pstmt, const char *queryString,
 		(((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED ||
 		 ((TransactionStmt *) parsetree)->kind == TRANS_STMT_ROLLBACK_PREPARED))
 		notify_finished_prepared();
-	else if (IsA(parsetree, CreateExtensionStmt))
+	else if (IsA(parsetree, CreateExtensionStmt) &&
+			 creates_order_mgmt((CreateExtensionStmt *) parsetree))
 		probe_when_committed(MyDatabaseId);
 	else if (IsA(parsetree, CreatedbStmt))
 		probe_when_committed(get_database_oid(((CreatedbStmt *) parsetree)->dbname, true));
