@@ -19,11 +19,13 @@ OBJS = \
 	src/notify_worker.o \
 	src/launcher.o \
 	src/worker_hooks.o \
-	src/maintenance.o
+	src/maintenance.o \
+	src/partition.o
 
-EXTENSION = order_mgmt
+EXTENSION = order_mgmt order_mgmt_router
 DATA = sql/order_mgmt--1.0.0.sql sql/order_mgmt--1.0.0--1.1.0.sql \
-	sql/order_mgmt--1.1.0--1.2.0.sql
+	sql/order_mgmt--1.1.0--1.2.0.sql sql/order_mgmt--1.2.0--1.3.0.sql \
+	sql/order_mgmt_router--1.0.0.sql
 PGFILEDESC = "order_mgmt - orders, their lifecycle and events"
 
 # pg_regress suites: test/sql/NAME.sql, expected output test/expected/NAME.out

@@ -525,7 +525,23 @@ command_check_size(Size size)
 						   size, om_max_command_bytes)));
 }
 
-/* Validate command against CreateOrder v1.0.0; *out is the order it makes. */
+/* Read a CreateOrder command's cartId, with the checks create_order makes. */
+void
+command_read_cart_id(Jsonb *command, pg_uuid_t *cart_id)
+{
+	if (!JB_ROOT_IS_OBJECT(command))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid CreateOrder command: the command must be a JSON object"),
+				 errdetail("The command is %s.",
+						   JB_ROOT_IS_SCALAR(command) ? "a scalar" : "an array")));
+	read_uuid(&command->root, "cartId", -1, cart_id);
+}
+
+/*
+ * Validate a CreateOrder command and fill *out with the order it makes
+ * (everything but the id, status, version and time).
+ */
 void
 command_read_create_order(Jsonb *command, StoredOrder *out)
 {
@@ -535,15 +551,8 @@ command_read_create_order(Jsonb *command, StoredOrder *out)
 	int			nitems;
 	int			i;
 
-	if (!JB_ROOT_IS_OBJECT(command))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid CreateOrder command: the command must be a JSON object"),
-				 errdetail("The command is %s.",
-						   JB_ROOT_IS_SCALAR(command) ? "a scalar" : "an array")));
-
 	memset(out, 0, sizeof(StoredOrder));
-	read_uuid(root, "cartId", -1, &out->cart_id);
+	command_read_cart_id(command, &out->cart_id);
 	read_uuid(root, "customerId", -1, &out->customer_id);
 
 	items = require_field(root, "items", -1);

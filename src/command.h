@@ -24,6 +24,13 @@
 extern void command_check_size(Size size);
 
 /*
+ * The command's cartId, checked as create_order checks it (a JSON object
+ * with a canonical uuid string there), or ereport(ERROR): what a router
+ * needs to route the command.
+ */
+extern void command_read_cart_id(Jsonb *command, pg_uuid_t *cart_id);
+
+/*
  * Validate command and fill in the order it makes (cart, customer, lines,
  * total, currency, payment authorization, digest), or ereport(ERROR)
  * naming the bad field.

@@ -12,6 +12,8 @@
  *	- orders and their lines are never deleted or truncated, lines are
  *	  never updated, outbox events are never rewritten
  *	  (order_mgmt_forbid_change);
+ *	- the partition assignment is written only by assign_partitions(), or
+ *	  by COPY in a restore (order_mgmt_partition_assignment_guard);
  *	- an UPDATE of orders may only move a CREATED order to COMPLETED or
  *	  CANCELLED, never touches an order's essentials, and gets its version
  *	  bumped and its time stamped (order_mgmt_orders_before_update);
@@ -27,7 +29,7 @@
  * UPDATE trigger, rule or policy someone adds sends the change through the
  * SQL UPDATE and these triggers instead.
  *
- * Layer 3 (rules): calls events.c, store.c, direct_write.c and
+ * Layer 3 (rules): calls events.c, store.c, direct_write.c, partition.c and
  * order_schema.c, never the order functions above it (orders.c calls the
  * checks and messages here).  The triggers find the columns they read by
  * the attribute numbers om_attnums caches per relation.
@@ -52,6 +54,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -60,6 +63,7 @@
 #include "events.h"
 #include "lifecycle.h"
 #include "order_schema.h"
+#include "partition.h"
 #include "store.h"
 #include "uuid7.h"
 
@@ -155,6 +159,33 @@ order_mgmt_guard_insert(PG_FUNCTION_ARGS)
 						RelationGetRelationName(td->tg_relation)),
 				 errdetail("Orders, their lines and their events are written only by the order functions, "
 						   "which validate each command and write its event.")));
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(order_mgmt_partition_assignment_guard);
+
+/*
+ * Trigger on order_mgmt.partition_assignment: only assign_partitions()
+ * writes it, since it tells every backend; COPY FROM by the owner (a
+ * restore) is let through and tells them too.
+ */
+Datum
+order_mgmt_partition_assignment_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "order_mgmt_partition_assignment_guard");
+
+	if (partition_assignment_writing())
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && running_copy_into(td->tg_relation))
+	{
+		CacheInvalidateRelcache(td->tg_relation);
+		return PointerGetDatum(NULL);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("rows of order_mgmt.%s are written only by assign_partitions()",
+					RelationGetRelationName(td->tg_relation)),
+			 errhint("Call order_mgmt.assign_partitions(partition_count, partitions).")));
 	return PointerGetDatum(NULL);
 }
 

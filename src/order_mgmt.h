@@ -22,6 +22,12 @@
 /* expected version given to cancel_order/complete_order did not match */
 #define ERRCODE_OM_VERSION_MISMATCH MAKE_SQLSTATE('O','M','0','0','1')
 
+/* the command's cart or order belongs to a partition this database does not hold */
+#define ERRCODE_OM_PARTITION_NOT_HELD MAKE_SQLSTATE('O','M','0','0','2')
+
+/* a router could not reach the shard of a partition */
+#define ERRCODE_OM_SHARD_UNREACHABLE MAKE_SQLSTATE('O','M','0','0','3')
+
 /* values of order_mgmt.notifications: who sends them */
 typedef enum OmNotifyMode
 {

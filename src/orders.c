@@ -20,8 +20,13 @@
  * was updated, a second look tells the caller why: no such order, a final
  * status, or another version.
  *
+ * create_order refuses a cart, and the others an order id, of a partition
+ * this database does not hold (partition.c); command_partition_key gives a
+ * router the partition key of a command, with create_order's checks.
+ *
  * Layer 5 (API): the SQL-callable order functions.  Calls command.c,
- * lifecycle.c, events.c, store.c and order_schema.c; nothing calls it.
+ * lifecycle.c, events.c, store.c, partition.c and order_schema.c; nothing
+ * calls it.
  * get_order's response (build_order_json) renders every order field.
  *
  *-------------------------------------------------------------------------
@@ -42,6 +47,7 @@
 #include "lifecycle.h"
 #include "order_mgmt.h"
 #include "order_schema.h"
+#include "partition.h"
 #include "store.h"
 #include "uuid7.h"
 
@@ -74,7 +80,10 @@ order_mgmt_create_order(PG_FUNCTION_ARGS)
 	command_check_size(toast_raw_datum_size(PG_GETARG_DATUM(0)));
 	/* the order the command makes, a new CREATED order at version 1 */
 	command_read_create_order(PG_GETARG_JSONB_P(0), &order);
+	/* the cart's partition must be ours; the id carries its key */
+	partition_check_cart(&order.cart_id);
 	uuid7_generate(&order.order_id);
+	partition_stamp_order_id(&order.order_id, partition_cart_key(&order.cart_id));
 	order.status = OM_STATUS_CREATED;
 	order.version = 1;
 	order.created_at = GetCurrentTransactionStartTimestamp();
@@ -124,6 +133,7 @@ transition_order(const pg_uuid_t *order_id, const char *new_status,
 	int32		new_version = 0;
 	int			attempt;
 
+	partition_check_order(order_id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -254,6 +264,7 @@ order_mgmt_get_order(PG_FUNCTION_ARGS)
 	Jsonb	   *built;
 	Jsonb	   *result = NULL;
 
+	partition_check_order(order_id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (store_read_order(order_id, true, false, &order))
@@ -268,4 +279,23 @@ order_mgmt_get_order(PG_FUNCTION_ARGS)
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(result);
+}
+
+PG_FUNCTION_INFO_V1(order_mgmt_command_partition_key);
+
+/*
+ * SQL: order_mgmt.command_partition_key(command jsonb) returns integer:
+ * the key of the command's cart, with create_order's errors for a NULL or
+ * oversized command and a missing or malformed cartId.
+ */
+Datum
+order_mgmt_command_partition_key(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	cart_id;
+
+	if (PG_ARGISNULL(0))
+		report_null_argument("create_order", "command");
+	command_check_size(toast_raw_datum_size(PG_GETARG_DATUM(0)));
+	command_read_cart_id(PG_GETARG_JSONB_P(0), &cart_id);
+	PG_RETURN_INT32((int32) partition_cart_key(&cart_id));
 }
