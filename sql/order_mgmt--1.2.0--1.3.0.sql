@@ -42,7 +42,8 @@ COMMENT ON FUNCTION @extschema@.command_partition_key(jsonb) IS
 
 -- Which partitions this database holds: no row, every partition (a
 -- database that is not a shard).  Written only by assign_partitions(), which
--- tells every backend; readable by all (it is the cluster's layout, not data).
+-- tells every backend; read by the owner, and by pg_monitor through
+-- stats_partitions.
 CREATE TABLE @extschema@.partition_assignment (
 	partition_count integer NOT NULL,
 	partitions	integer[] NOT NULL,
@@ -71,7 +72,6 @@ CREATE TRIGGER partition_assignment_guard
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.partition_assignment_guard();
 
 REVOKE ALL ON FUNCTION @extschema@.partition_assignment_guard() FROM PUBLIC;
-GRANT SELECT ON @extschema@.partition_assignment TO PUBLIC;
 
 CREATE FUNCTION @extschema@.assign_partitions(partition_count integer, partitions integer[])
 RETURNS void
@@ -90,6 +90,234 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.partition_held(uuid) IS
 	'Whether this database holds the partition of an order id (true when no partitions are assigned)';
+
+-- The assignment, for an operator (pg_monitor): no row when the database is
+-- not a shard.
+CREATE VIEW @extschema@.stats_partitions AS
+SELECT a.partition_count, a.partitions,
+	   pg_catalog.cardinality(a.partitions) AS partitions_held,
+	   a.assigned_at, a.assigned_by
+  FROM @extschema@.partition_assignment a;
+
+COMMENT ON VIEW @extschema@.stats_partitions IS
+	'The cluster''s partition count and the partitions this database holds, when it is a shard';
+
+GRANT SELECT ON @extschema@.stats_partitions TO pg_monitor;
+
+-- The reports of a shard count the orders of the partitions it holds, and
+-- only those: while a partition moves, its orders are stored on two shards
+-- but held by one, and a router that adds up the shards' reports counts
+-- each order once.  Without an assignment every order is held, and the
+-- reports are what they were.
+
+CREATE OR REPLACE FUNCTION @extschema@.refresh_reports()
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	closed timestamptz;
+	oldest_running timestamptz;
+	target timestamptz;
+	minute_width CONSTANT interval := '1 minute';
+	quarter_width CONSTANT interval := '15 minutes';
+	origin CONSTANT timestamptz := '2000-01-01 00:00:00+00';
+	whole_quarters timestamptz;
+	reopened timestamptz;
+BEGIN
+	-- each statement below must see what committed before it started
+	IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+		RAISE EXCEPTION 'refresh_reports() must run at the READ COMMITTED isolation level'
+			USING ERRCODE = 'invalid_transaction_state',
+				  DETAIL = pg_catalog.format('The transaction runs at %s.',
+											 pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+				  HINT = 'Call it in a transaction of its own.';
+	END IF;
+
+	-- one refresh at a time: the next one waits and starts from our horizon
+	LOCK TABLE @extschema@.report_horizon IN SHARE ROW EXCLUSIVE MODE;
+	SELECT COALESCE(pg_catalog.max(h.closed_until), '-infinity') INTO closed
+	  FROM @extschema@.report_horizon h;
+
+	-- A transaction stamps its orders with its start time but they become
+	-- visible only when it commits, so a minute is closed only when no
+	-- transaction that started in it or before can still commit.  Every
+	-- transaction that started before ours and has not ended is listed in
+	-- pg_stat_activity (the minute of margin covers one that had not yet
+	-- reported its start); one that ended is visible to the next statement.
+	-- A prepared transaction's start is unknown: none may be pending.
+	SELECT pg_catalog.min(a.xact_start) INTO oldest_running
+	  FROM pg_catalog.pg_stat_activity a
+	 WHERE a.xact_start IS NOT NULL
+	   AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+	   AND (a.backend_type OPERATOR(pg_catalog.=) ANY
+			(ARRAY['client backend', 'background worker']::pg_catalog.text[])
+			OR a.backend_xid IS NOT NULL);
+	IF EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts p
+				WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database()) THEN
+		RETURN closed;
+	END IF;
+	target := pg_catalog.date_bin(minute_width,
+								  LEAST(pg_catalog.now() OPERATOR(pg_catalog.-) minute_width, oldest_running),
+								  origin);
+	IF target OPERATOR(pg_catalog.<=) closed THEN
+		RETURN closed;
+	END IF;
+
+	-- Buckets before the quarter hour the new horizon falls in are whole
+	-- quarter hours; after it, minutes.  The minutes the last refresh left
+	-- in its quarter hour are taken back and folded again with the new
+	-- events, so a closed quarter hour ends as one row.
+	whole_quarters := pg_catalog.date_bin(quarter_width, target, origin);
+	reopened := CASE WHEN closed OPERATOR(pg_catalog.=) '-infinity' THEN closed
+				ELSE pg_catalog.date_bin(quarter_width, closed, origin) END;
+
+	-- the orders created in the range, read once: their creation goes into
+	-- the sales buckets, and each into its customer's history
+	WITH created AS MATERIALIZED (
+		SELECT o.customer_id, o.order_id, o.created_at, o.currency, o.total
+		  FROM @extschema@.orders o
+		 WHERE o.created_at OPERATOR(pg_catalog.>=) closed
+		   AND o.created_at OPERATOR(pg_catalog.<) target
+		   AND @extschema@.partition_held(o.order_id)),
+	history AS (
+		INSERT INTO @extschema@.customer_history (customer_id, created_at, order_id)
+		SELECT c.customer_id, c.created_at, c.order_id
+		  FROM created c
+		 ORDER BY 1, 2, 3
+		ON CONFLICT DO NOTHING),
+	taken AS (
+		DELETE FROM @extschema@.sales_buckets b
+		 WHERE b.bucket_start OPERATOR(pg_catalog.>=) reopened
+		   AND b.bucket_start OPERATOR(pg_catalog.<) closed
+		RETURNING b.*),
+	events AS (
+		SELECT c.created_at AS at, c.currency, 1 AS created, 0 AS completed, 0 AS cancelled,
+			   c.total AS gross, 0 AS completed_amount, 0 AS cancelled_amount
+		  FROM created c
+		UNION ALL
+		SELECT o.completed_at, o.currency, 0, 1, 0, 0, o.total, 0
+		  FROM @extschema@.orders o
+		 WHERE o.completed_at OPERATOR(pg_catalog.>=) closed
+		   AND o.completed_at OPERATOR(pg_catalog.<) target
+		   AND @extschema@.partition_held(o.order_id)
+		UNION ALL
+		SELECT o.cancelled_at, o.currency, 0, 0, 1, 0, 0, o.total
+		  FROM @extschema@.orders o
+		 WHERE o.cancelled_at OPERATOR(pg_catalog.>=) closed
+		   AND o.cancelled_at OPERATOR(pg_catalog.<) target
+		   AND @extschema@.partition_held(o.order_id)
+		UNION ALL
+		SELECT t.bucket_start, t.currency, t.orders_created, t.orders_completed, t.orders_cancelled,
+			   t.gross_amount, t.completed_amount, t.cancelled_amount
+		  FROM taken t)
+	INSERT INTO @extschema@.sales_buckets
+		(bucket_start, currency, orders_created, orders_completed, orders_cancelled,
+		 gross_amount, completed_amount, cancelled_amount)
+	SELECT pg_catalog.date_bin(CASE WHEN e.at OPERATOR(pg_catalog.<) whole_quarters
+								   THEN quarter_width ELSE minute_width END, e.at, origin),
+		   e.currency, pg_catalog.sum(e.created), pg_catalog.sum(e.completed),
+		   pg_catalog.sum(e.cancelled), pg_catalog.sum(e.gross),
+		   pg_catalog.sum(e.completed_amount), pg_catalog.sum(e.cancelled_amount)
+	  FROM events e
+	 GROUP BY 1, 2;
+
+	WITH taken AS (
+		DELETE FROM @extschema@.cancellation_buckets b
+		 WHERE b.bucket_start OPERATOR(pg_catalog.>=) reopened
+		   AND b.bucket_start OPERATOR(pg_catalog.<) closed
+		RETURNING b.*),
+	events AS (
+		SELECT o.cancelled_at AS at, o.cancellation_reason, o.currency, 1 AS cancelled,
+			   o.total AS amount
+		  FROM @extschema@.orders o
+		 WHERE o.cancelled_at OPERATOR(pg_catalog.>=) closed
+		   AND o.cancelled_at OPERATOR(pg_catalog.<) target
+		   AND @extschema@.partition_held(o.order_id)
+		UNION ALL
+		SELECT t.bucket_start, t.cancellation_reason, t.currency, t.orders_cancelled,
+			   t.cancelled_amount
+		  FROM taken t)
+	INSERT INTO @extschema@.cancellation_buckets
+		(bucket_start, cancellation_reason, currency, orders_cancelled, cancelled_amount)
+	SELECT pg_catalog.date_bin(CASE WHEN e.at OPERATOR(pg_catalog.<) whole_quarters
+								   THEN quarter_width ELSE minute_width END, e.at, origin),
+		   e.cancellation_reason, e.currency, pg_catalog.sum(e.cancelled), pg_catalog.sum(e.amount)
+	  FROM events e
+	 GROUP BY 1, 2, 3;
+
+	DELETE FROM @extschema@.report_horizon;
+	INSERT INTO @extschema@.report_horizon (closed_until, refreshed_at)
+	VALUES (target, pg_catalog.clock_timestamp());
+	RETURN target;
+END
+$$;
+
+
+CREATE OR REPLACE VIEW @extschema@.customer_orders AS
+SELECT h.customer_id, s.order_id, s.status, s.currency, s.minor_unit, s.total, s.total_amount,
+	   s.line_count, s.created_at, s.completed_at, s.cancelled_at, s.cancellation_reason
+  FROM (SELECT c.customer_id, c.order_id
+		  FROM @extschema@.customer_history c
+		 WHERE c.created_at OPERATOR(pg_catalog.<) @extschema@.reports_closed_until()
+		   AND @extschema@.partition_held(c.order_id)
+		UNION ALL
+		SELECT o.customer_id, o.order_id
+		  FROM @extschema@.orders o
+		 WHERE o.created_at OPERATOR(pg_catalog.>=) @extschema@.reports_closed_until()
+		   AND @extschema@.partition_held(o.order_id)) h
+  JOIN @extschema@.order_summary s ON s.order_id OPERATOR(pg_catalog.=) h.order_id;
+
+
+CREATE OR REPLACE VIEW @extschema@.sales_daily AS
+SELECT CAST(e.at AS pg_catalog.date) AS day, e.currency, c.minor_unit,
+	   CAST(pg_catalog.sum(e.orders_created) AS bigint) AS orders_created,
+	   CAST(pg_catalog.sum(e.orders_completed) AS bigint) AS orders_completed,
+	   CAST(pg_catalog.sum(e.orders_cancelled) AS bigint) AS orders_cancelled,
+	   pg_catalog.sum(e.gross_amount) AS gross_amount,
+	   pg_catalog.sum(e.completed_amount) AS completed_amount,
+	   pg_catalog.sum(e.cancelled_amount) AS cancelled_amount,
+	   pg_catalog.sum(e.gross_amount) OPERATOR(pg_catalog.-) pg_catalog.sum(e.cancelled_amount) AS net_amount
+  FROM (SELECT b.bucket_start AS at, b.currency, b.orders_created, b.orders_completed,
+			   b.orders_cancelled, b.gross_amount, b.completed_amount, b.cancelled_amount
+		  FROM @extschema@.sales_buckets b
+		UNION ALL
+		SELECT o.created_at, o.currency, 1, 0, 0, o.total, 0, 0
+		  FROM @extschema@.orders o
+		 WHERE o.created_at OPERATOR(pg_catalog.>=)
+			   @extschema@.reports_closed_until()
+		   AND @extschema@.partition_held(o.order_id)
+		UNION ALL
+		SELECT o.completed_at, o.currency, 0, 1, 0, 0, o.total, 0
+		  FROM @extschema@.orders o
+		 WHERE o.completed_at OPERATOR(pg_catalog.>=)
+			   @extschema@.reports_closed_until()
+		   AND @extschema@.partition_held(o.order_id)
+		UNION ALL
+		SELECT o.cancelled_at, o.currency, 0, 0, 1, 0, 0, o.total
+		  FROM @extschema@.orders o
+		 WHERE o.cancelled_at OPERATOR(pg_catalog.>=)
+			   @extschema@.reports_closed_until()
+		   AND @extschema@.partition_held(o.order_id)) e
+  LEFT JOIN @extschema@.currency_codes() c ON c.code OPERATOR(pg_catalog.=) e.currency
+ GROUP BY 1, 2, 3;
+
+
+CREATE OR REPLACE VIEW @extschema@.cancellations_by_reason AS
+SELECT CAST(e.at AS pg_catalog.date) AS day, e.cancellation_reason, e.currency, c.minor_unit,
+	   CAST(pg_catalog.sum(e.orders_cancelled) AS bigint) AS orders_cancelled,
+	   pg_catalog.sum(e.cancelled_amount) AS cancelled_amount
+  FROM (SELECT b.bucket_start AS at, b.cancellation_reason, b.currency, b.orders_cancelled,
+			   b.cancelled_amount
+		  FROM @extschema@.cancellation_buckets b
+		UNION ALL
+		SELECT o.cancelled_at, o.cancellation_reason, o.currency, 1, o.total
+		  FROM @extschema@.orders o
+		 WHERE o.cancelled_at OPERATOR(pg_catalog.>=)
+			   @extschema@.reports_closed_until()
+		   AND @extschema@.partition_held(o.order_id)) e
+  LEFT JOIN @extschema@.currency_codes() c ON c.code OPERATOR(pg_catalog.=) e.currency
+ GROUP BY 1, 2, 3, 4;
 
 
 

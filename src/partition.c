@@ -24,13 +24,17 @@
  * old one, and the commands after it see the new one.  Without an
  * assignment the database holds every partition.
  *
- * Layer 1 (storage): reads and writes order_mgmt.partition_assignment with
- * SPI.  The key of a command (command_partition_key) is in orders.c.
+ * Layer 1 (storage): reads order_mgmt.partition_assignment with a heap scan
+ * and writes it with SPI.  The key of a command (command_partition_key) is in orders.c.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -44,6 +48,8 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "order_mgmt.h"
 #include "order_schema.h"
@@ -103,43 +109,54 @@ assignment_relid(void)
 	return assignment.relid;
 }
 
-/* Fill the copy from the table's row (SPI must not be connected by us). */
+/*
+ * Fill the copy from the table's row, read with a new snapshot (in READ
+ * COMMITTED it sees what committed before our lock; a parallel worker
+ * reads with the leader's).  The scan checks no privileges: the views
+ * that ask partition_held() run it as their reader, who may not read the
+ * table.
+ */
 static void
-assignment_read(void)
+assignment_read(Oid relid)
 {
-	bool		isnull;
-	Datum		datum;
-	ArrayType  *array;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			nelems;
-	int			i;
+	Relation	rel;
+	TableScanDesc scan;
+	Snapshot	snapshot;
+	HeapTuple	tuple;
+	AttrNumber	count_attnum = get_attnum(relid, "partition_count");
+	AttrNumber	partitions_attnum = get_attnum(relid, "partitions");
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* not read-only: the query sees what committed before our lock */
-	if (SPI_execute("SELECT a.partition_count, a.partitions FROM "
-					OM_SCHEMA "." ASSIGNMENT_TABLE " a", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read " OM_SCHEMA "." ASSIGNMENT_TABLE);
+	if (count_attnum == InvalidAttrNumber || partitions_attnum == InvalidAttrNumber)
+		elog(ERROR, "table " OM_SCHEMA "." ASSIGNMENT_TABLE " lacks its columns");
 
 	memset(assignment.held, 0, sizeof(assignment.held));
-	assignment.assigned = SPI_processed > 0;
+	assignment.assigned = false;
 	assignment.count = 1;
 	assignment.nheld = 0;
-	if (assignment.assigned)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 
-		assignment.count = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+	snapshot = RegisterSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
+	rel = table_open(relid, NoLock);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	tuple = heap_getnext(scan, ForwardScanDirection);
+	if (tuple != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		Datum		datum;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+		int			i;
+
+		assignment.assigned = true;
+		assignment.count = DatumGetInt32(heap_getattr(tuple, count_attnum, desc, &isnull));
 		if (isnull || assignment.count < 1 || assignment.count > OM_MAX_PARTITIONS)
 			elog(ERROR, "invalid partition count in " OM_SCHEMA "." ASSIGNMENT_TABLE);
-		datum = SPI_getbinval(tuple, desc, 2, &isnull);
+		datum = heap_getattr(tuple, partitions_attnum, desc, &isnull);
 		if (isnull)
 			elog(ERROR, "no partitions in " OM_SCHEMA "." ASSIGNMENT_TABLE);
-		array = DatumGetArrayTypeP(datum);
-		deconstruct_array(array, INT4OID, sizeof(int32), true, TYPALIGN_INT,
-						  &elems, &nulls, &nelems);
+		deconstruct_array(DatumGetArrayTypeP(datum), INT4OID, sizeof(int32), true,
+						  TYPALIGN_INT, &elems, &nulls, &nelems);
 		for (i = 0; i < nelems; i++)
 		{
 			int32		p = DatumGetInt32(elems[i]);
@@ -151,7 +168,9 @@ assignment_read(void)
 			assignment.held[p] = true;
 		}
 	}
-	SPI_finish();
+	table_endscan(scan);
+	table_close(rel, NoLock);
+	UnregisterSnapshot(snapshot);
 	assignment.valid = true;
 }
 
@@ -171,7 +190,7 @@ assignment_load(void)
 	if (!OidIsValid(assignment.relid))
 		return assignment_load();
 	if (!assignment.valid)
-		assignment_read();
+		assignment_read(relid);
 	return true;
 }
 
