@@ -18,10 +18,12 @@
  * assign_partitions() records the partition count and the partitions this
  * database holds in order_mgmt.partition_assignment; each backend keeps a
  * copy, dropped by the relcache invalidation assign_partitions() sends.
- * Every check first takes AccessShareLock on that table (cheap, and the
- * moment pending invalidations are read), and assign_partitions() takes
- * ExclusiveLock: a reassignment waits for the commands running under the
- * old one, and the commands after it see the new one.  Without an
+ * Every check first takes RowShareLock on that table (cheap, a fast-path
+ * lock, and the moment pending invalidations are read), and
+ * assign_partitions() takes ExclusiveLock, which conflicts with it (not
+ * with AccessShareLock, so a plain SELECT of the table never waits): a
+ * reassignment waits for the commands running under the old one, and the
+ * commands after it see the new one.  Without an
  * assignment the database holds every partition.
  *
  * Layer 1 (storage): reads order_mgmt.partition_assignment with a heap scan
@@ -204,7 +206,7 @@ assignment_read(Oid relid)
 }
 
 /*
- * Bring the copy up to date under AccessShareLock on the table; false if
+ * Bring the copy up to date under RowShareLock on the table; false if
  * the table does not exist (the SQL objects are older than 1.3.0).
  */
 static bool
@@ -214,7 +216,7 @@ assignment_load(void)
 
 	if (!OidIsValid(relid))
 		return false;
-	LockRelationOid(relid, AccessShareLock);
+	LockRelationOid(relid, RowShareLock);
 	/* the lock read the invalidations: a dropped table is now forgotten */
 	if (!OidIsValid(assignment.relid))
 		return assignment_load();
