@@ -39,7 +39,7 @@ REGRESS_OPTS = --inputdir=test --temp-instance=tmp_check_regress --temp-config=t
 # isolation specs in test/isolation/specs with results in test/isolation/expected
 ISOLATION = cancel_vs_complete create_same_cart read_during_transition consumer_no_skip \
 	cancel_vs_cancel complete_vs_complete expected_version create_vs_cancel_same_cart \
-	consumers_ack_at_once
+	consumers_ack_at_once assign_vs_create
 ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 	--temp-config=test/test.conf --load-extension=order_mgmt
 

@@ -18,10 +18,12 @@
  * assign_partitions() records the partition count and the partitions this
  * database holds in order_mgmt.partition_assignment; each backend keeps a
  * copy, dropped by the relcache invalidation assign_partitions() sends.
- * Every check first takes AccessShareLock on that table (cheap, and the
- * moment pending invalidations are read), and assign_partitions() takes
- * ExclusiveLock: a reassignment waits for the commands running under the
- * old one, and the commands after it see the new one.  Without an
+ * Every check first takes RowShareLock on that table (cheap, a fast-path
+ * lock, and the moment pending invalidations are read), and
+ * assign_partitions() takes ExclusiveLock, which conflicts with it (not
+ * with AccessShareLock, so a plain SELECT of the table never waits): a
+ * reassignment waits for the commands running under the old one, and the
+ * commands after it see the new one.  Without an
  * assignment the database holds every partition.
  *
  * Layer 1 (storage): reads order_mgmt.partition_assignment with a heap scan
@@ -66,6 +68,7 @@ typedef struct PartitionAssignment
 {
 	Oid			relid;			/* the table, or InvalidOid: not looked up */
 	bool		valid;			/* the fields below are the table's row */
+	bool		provisional;	/* read in parallel mode: reread after it */
 	bool		assigned;		/* a row exists; else every partition is held */
 	int			count;			/* partition count */
 	int			nheld;			/* how many partitions are held */
@@ -89,6 +92,28 @@ partition_relcache_callback(Datum arg, Oid relid)
 	}
 }
 
+/*
+ * (Sub)transaction abort: forget the copy.  assign_partitions() of the
+ * aborted transaction may have been read into it by a check in the same
+ * statement, and the relcache invalidation of a statement that did not
+ * end is not replayed locally at abort.
+ */
+static void
+partition_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		assignment.valid = false;
+}
+
+/* Subtransaction abort: as partition_xact_callback. */
+static void
+partition_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		assignment.valid = false;
+}
+
 /* The OID of order_mgmt.partition_assignment, or InvalidOid (before 1.3.0). */
 static Oid
 assignment_relid(void)
@@ -96,6 +121,8 @@ assignment_relid(void)
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(partition_relcache_callback, (Datum) 0);
+		RegisterXactCallback(partition_xact_callback, NULL);
+		RegisterSubXactCallback(partition_subxact_callback, NULL);
 		callback_registered = true;
 	}
 	if (!OidIsValid(assignment.relid))
@@ -111,8 +138,11 @@ assignment_relid(void)
 
 /*
  * Fill the copy from the table's row, read with a new snapshot (in READ
- * COMMITTED it sees what committed before our lock; a parallel worker
- * reads with the leader's).  The scan checks no privileges: the views
+ * COMMITTED it sees what committed before our lock).  In parallel mode
+ * (a worker, or the leader of a parallel plan) no new snapshot can be
+ * taken: the statement's is used, which may predate a reassignment whose
+ * invalidation our lock already consumed, so such a copy is provisional
+ * and read again once out of parallel mode.  The scan checks no privileges: the views
  * that ask partition_held() run it as their reader, who may not read the
  * table.
  */
@@ -172,10 +202,11 @@ assignment_read(Oid relid)
 	table_close(rel, NoLock);
 	UnregisterSnapshot(snapshot);
 	assignment.valid = true;
+	assignment.provisional = IsInParallelMode();
 }
 
 /*
- * Bring the copy up to date under AccessShareLock on the table; false if
+ * Bring the copy up to date under RowShareLock on the table; false if
  * the table does not exist (the SQL objects are older than 1.3.0).
  */
 static bool
@@ -185,11 +216,11 @@ assignment_load(void)
 
 	if (!OidIsValid(relid))
 		return false;
-	LockRelationOid(relid, AccessShareLock);
+	LockRelationOid(relid, RowShareLock);
 	/* the lock read the invalidations: a dropped table is now forgotten */
 	if (!OidIsValid(assignment.relid))
 		return assignment_load();
-	if (!assignment.valid)
+	if (!assignment.valid || (assignment.provisional && !IsInParallelMode()))
 		assignment_read(relid);
 	return true;
 }
@@ -346,6 +377,11 @@ check_assignment(int32 count, ArrayType *partitions, bool *held)
 				 errdetail("The array given has %d dimensions.", ARR_NDIM(partitions))));
 	deconstruct_array(partitions, INT4OID, sizeof(int32), true, TYPALIGN_INT,
 					  &elems, &nulls, &nelems);
+	if (nelems == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions must not be empty"),
+				 errdetail("A database holds at least one partition of the cluster.")));
 	memset(held, 0, sizeof(bool) * OM_MAX_PARTITIONS);
 	for (i = 0; i < nelems; i++)
 	{
@@ -397,9 +433,12 @@ check_stored_keys(int32 count)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this database holds orders whose ids carry no partition key"),
-				 errdetail("%lld orders were created before order_mgmt 1.3.0: their ids do not "
-						   "say which of %d partitions they belong to.",
-						   (long long) strays, count),
+				 errdetail_plural("%lld order was created before order_mgmt 1.3.0: its id does not "
+								  "say which of %d partitions it belongs to.",
+								  "%lld orders were created before order_mgmt 1.3.0: their ids do not "
+								  "say which of %d partitions they belong to.",
+								  (unsigned long) strays,
+								  (long long) strays, count),
 				 errhint("Such a database can be a cluster of one partition; see "
 						 "\"Sharding\" in the documentation.")));
 }
