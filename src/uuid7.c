@@ -5,7 +5,8 @@
  *
  * Layout of the ids we make: 48 bits of Unix time in milliseconds, the
  * version (7), 12 bits of sub-millisecond time (RFC 9562 section 6.2,
- * method 3), the variant, and 62 random bits.  Within one backend the
+ * method 3), the variant, and 62 random bits (order ids give ten of them
+ * to their cart's partition key, partition.c).  Within one backend the
  * ids are strictly increasing even when the clock stands still or steps
  * back, so a backend's orders sort in the order it created them, and new
  * keys land at the right edge of the primary-key index.
