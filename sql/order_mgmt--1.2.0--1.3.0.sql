@@ -325,7 +325,152 @@ SELECT CAST(e.at AS pg_catalog.date) AS day, e.cancellation_reason, e.currency, 
 -- Router reports: what a router gathers from every shard
 ------------------------------------------------------------------------
 
--- (router reports)
+-- A router (extension order_mgmt_router) builds its sales_daily,
+-- cancellations_by_reason and customer_orders from these, calling each
+-- with the partitions it routes to this database.  A shard answers only
+-- the call whose partitions include the lowest partition it holds, with
+-- its figures for every partition it holds, so each shard is counted once
+-- however the router's configuration spreads its partitions over
+-- connection strings.  The caller's time zone is passed in: PL/Proxy does
+-- not pass session settings on, and days are days in that zone (set for
+-- the view's query, then put back).  They run with the caller's
+-- privileges (the views' readers).
+
+CREATE FUNCTION @extschema@.shard_answers(partitions integer[])
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE((SELECT pg_catalog.min(p)
+					   FROM @extschema@.partition_assignment a,
+							pg_catalog.unnest(a.partitions) AS p), 0)
+		   OPERATOR(pg_catalog.=) ANY (partitions)
+$$;
+
+COMMENT ON FUNCTION @extschema@.shard_answers(integer[]) IS
+	'True when a router call for these partitions is the one this shard answers: they include the lowest partition it holds';
+
+CREATE FUNCTION @extschema@.shard_sales_daily(partitions integer[], time_zone text)
+RETURNS SETOF @extschema@.sales_daily
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	caller_zone text := pg_catalog.current_setting('TimeZone');
+BEGIN
+	IF time_zone IS NULL THEN
+		RAISE EXCEPTION 'time zone must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF @extschema@.shard_answers(partitions) THEN
+		PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+		RETURN QUERY SELECT * FROM @extschema@.sales_daily;
+		PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.shard_sales_daily(integer[], text) IS
+	'This shard''s sales_daily in a time zone, for a router call that includes its lowest held partition';
+
+CREATE FUNCTION @extschema@.shard_cancellations_by_reason(partitions integer[], time_zone text)
+RETURNS SETOF @extschema@.cancellations_by_reason
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	caller_zone text := pg_catalog.current_setting('TimeZone');
+BEGIN
+	IF time_zone IS NULL THEN
+		RAISE EXCEPTION 'time zone must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF @extschema@.shard_answers(partitions) THEN
+		PERFORM pg_catalog.set_config('TimeZone', time_zone, true);
+		RETURN QUERY SELECT * FROM @extschema@.cancellations_by_reason;
+		PERFORM pg_catalog.set_config('TimeZone', caller_zone, true);
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.shard_cancellations_by_reason(integer[], text) IS
+	'This shard''s cancellations_by_reason in a time zone, for a router call that includes its lowest held partition';
+
+CREATE FUNCTION @extschema@.shard_customer_orders(partitions integer[], customer_id uuid)
+RETURNS SETOF @extschema@.customer_orders
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF @extschema@.shard_answers(partitions) THEN
+		RETURN QUERY SELECT * FROM @extschema@.customer_orders c
+					  WHERE shard_customer_orders.customer_id IS NULL
+						 OR c.customer_id OPERATOR(pg_catalog.=) shard_customer_orders.customer_id;
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.shard_customer_orders(integer[], uuid) IS
+	'This shard''s customer_orders, of one customer or (NULL) all, for a router call that includes its lowest held partition';
+
+-- Like the views, the report functions are for the reader role: a
+-- router's user mapping names a role that is a member of the writer and
+-- the reader.  create_roles() now grants them too (run it again after
+-- the update to grant them to roles it made before).
+REVOKE ALL ON FUNCTION @extschema@.shard_answers(integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.shard_sales_daily(integer[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.shard_cancellations_by_reason(integer[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.shard_customer_orders(integer[], uuid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.create_roles(writer name DEFAULT 'order_mgmt_writer',
+										 reader name DEFAULT 'order_mgmt_reader',
+										 consumer name DEFAULT 'order_mgmt_consumer')
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	target name;
+	ext_schema name;
+BEGIN
+	IF writer IS NULL OR reader IS NULL OR consumer IS NULL THEN
+		RAISE EXCEPTION 'role names must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT n.nspname INTO ext_schema
+	  FROM pg_catalog.pg_extension e
+	  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+	 WHERE e.extname OPERATOR(pg_catalog.=) 'order_mgmt';
+
+	FOREACH target IN ARRAY ARRAY[writer, reader, consumer] LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) target) THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', target);
+		END IF;
+		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %I TO %I', ext_schema, target);
+	END LOOP;
+
+	EXECUTE pg_catalog.format(
+		'GRANT EXECUTE ON FUNCTION %1$I.create_order(jsonb), %1$I.cancel_order(uuid, text, integer), '
+		'%1$I.complete_order(uuid, integer) TO %2$I', ext_schema, writer);
+	EXECUTE pg_catalog.format(
+		'GRANT EXECUTE ON FUNCTION %1$I.get_order(uuid), %1$I.currency_codes(), '
+		'%1$I.reports_closed_until() TO %2$I',
+		ext_schema, reader);
+	EXECUTE pg_catalog.format(
+		'GRANT SELECT ON %1$I.order_summary, %1$I.customer_orders, %1$I.sales_daily, '
+		'%1$I.cancellations_by_reason, %1$I.currencies TO %2$I', ext_schema, reader);
+	EXECUTE pg_catalog.format(
+		'GRANT EXECUTE ON FUNCTION %1$I.shard_answers(integer[]), '
+		'%1$I.shard_sales_daily(integer[], text), %1$I.shard_cancellations_by_reason(integer[], text), '
+		'%1$I.shard_customer_orders(integer[], uuid) TO %2$I', ext_schema, reader);
+	EXECUTE pg_catalog.format(
+		'GRANT EXECUTE ON FUNCTION %1$I.register_consumer(text, boolean), '
+		'%1$I.unregister_consumer(text), %1$I.fetch_events(text, integer), '
+		'%1$I.ack_events(text, bigint), %1$I.cloudevent(%1$I.outbox) TO %2$I',
+		ext_schema, consumer);
+END
+$$;
+
 
 
 
