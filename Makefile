@@ -20,7 +20,8 @@ OBJS = \
 	src/launcher.o \
 	src/worker_hooks.o \
 	src/maintenance.o \
-	src/partition.o
+	src/partition.o \
+	src/router.o
 
 EXTENSION = order_mgmt order_mgmt_router
 DATA = sql/order_mgmt--1.0.0.sql sql/order_mgmt--1.0.0--1.1.0.sql \

@@ -8,6 +8,8 @@ packages=(
 	# the forced-SPI suite patches its expected outputs (Makefile, force_spi_inputs)
 	patch
 	postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json postgresql-15-cron
+	# the router (order_mgmt_router, test/t/019_router.pl) forwards calls to shards with PL/Proxy
+	postgresql-15-plproxy
 	libipc-run-perl procps
 	sqlsmith valgrind
 	# test/t/016_exporter.pl starts this binary itself (the package's service is not used)

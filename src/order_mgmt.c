@@ -36,6 +36,7 @@ int			om_event_mode = OM_EVENTS_OUTBOX;
 int			om_notify_mode = OM_NOTIFY_WORKER;
 int			om_max_lines_per_order = 1000;
 int			om_max_command_bytes = 1024 * 1024;
+int			om_router_timeout = 10000;
 bool		om_preloaded = false;
 
 static const struct config_enum_entry event_mode_options[] = {
@@ -119,6 +120,16 @@ _PG_init(void)
 							1024, 64 * 1024 * 1024,
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("order_mgmt.router_timeout",
+							"How long a router's call waits for its shard before it fails with OM003.",
+							"Bounds connecting and the call itself; 0 waits as long as PL/Proxy does.",
+							&om_router_timeout,
+							10000,
+							0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("order_mgmt.refresh_interval",

@@ -52,6 +52,7 @@ extern int	om_event_mode;
 extern int	om_notify_mode;
 extern int	om_max_lines_per_order;
 extern int	om_max_command_bytes;
+extern int	om_router_timeout;
 
 /* true when the library was loaded by shared_preload_libraries */
 extern bool om_preloaded;

@@ -339,10 +339,17 @@ order_mgmt_cart_partition_key(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(order_mgmt_order_partition_key);
 
-/* SQL: order_mgmt.order_partition_key(order_id uuid) returns integer */
+/*
+ * SQL: order_mgmt.order_partition_key(order_id uuid) returns integer (STRICT),
+ * and a router's order_route_key(order_id uuid), which is not strict: it
+ * sends a NULL id to partition 0, whose shard reports the NULL as a direct
+ * call would.
+ */
 Datum
 order_mgmt_order_partition_key(PG_FUNCTION_ARGS)
 {
+	if (PG_ARGISNULL(0))
+		PG_RETURN_INT32(0);
 	PG_RETURN_INT32((int32) partition_order_key(PG_GETARG_UUID_P(0)));
 }
 
