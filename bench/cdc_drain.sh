@@ -12,7 +12,7 @@
 # then synchronous_commit off and order_mgmt.notifications off to build the
 # backlog fast: neither changes what is decoded).  CREATE PUBLICATION
 # order_mgmt_events FOR TABLE order_mgmt.outbox WITH (publish = 'insert') (as
-# the README documents), then, before any order exists, ROUNDS pairs of
+# docs/events.md documents), then, before any order exists, ROUNDS pairs of
 # logical slots: cdc_w<r> (wal2json) and cdc_p<r> (pgoutput), so every slot
 # has the same backlog.  The backlog: pgbench -c 4 -j 2, one create_order of a
 # 3-line cart per transaction (small realistic transactions, each with one
@@ -22,7 +22,7 @@
 # Each round drains its two slots one after the other (the order alternates
 # between rounds), each with pg_recvlogical --start --endpos=<end of backlog>:
 #   wal2json: -o format-version=2 -o add-tables=order_mgmt.outbox -o actions=insert
-#             -o include-xids=1 -o include-lsn=1 (the README's command), output
+#             -o include-xids=1 -o include-lsn=1 (docs/events.md's command), output
 #             piped to grep -c '"action":"I"' (one line per event)
 #   pgoutput: -P pgoutput -o proto_version=1 -o publication_names=order_mgmt_events,
 #             output piped to a count of Insert messages (grep on the binary stream)
@@ -155,7 +155,7 @@ L.append(f"Written by `bench/cdc_drain.sh` ({elapsed} s). Backlog: **{int(events
          "end of the backlog>`, output counted (the counts are checked against the events written). The two "
          "plugins alternate in each round; events/s = events / wall time of pg_recvlogical.\n")
 L.append("- **wal2json**: `-o format-version=2 -o add-tables=order_mgmt.outbox -o actions=insert -o include-xids=1 "
-         "-o include-lsn=1` (the README's command), one JSON line per event counted with `grep -c`")
+         "-o include-lsn=1` (docs/events.md's command), one JSON line per event counted with `grep -c`")
 L.append("- **pgoutput**: publication `order_mgmt_events` (`FOR TABLE order_mgmt.outbox WITH (publish = 'insert')`), "
          "`-P pgoutput -o proto_version=1 -o publication_names=order_mgmt_events`, Insert messages counted in the "
          "binary stream\n")

@@ -9,7 +9,7 @@
 # free port, wal_level = logical) and creates the extension.  Two consumers
 # watch from the start: a LISTEN client (psql) on the three order channels,
 # and a change data capture stream (pg_recvlogical with wal2json, the options
-# the README documents) writing to a file.
+# docs/events.md documents) writing to a file.
 #
 # Then it plays a scripted checkout day: ten orders from six customers in
 # five currencies, some completed, one cancelled for each of the four
@@ -204,7 +204,7 @@ sync_listener() {        # waits until every notification committed so far is pr
 # The CDC stream: a wal2json slot made now, before the day, and
 # pg_recvlogical writing what it sends to a file.  To know that everything
 # committed so far is in the file, sync_stream commits a logical decoding
-# message (prefix demo_barrier; the README's options let messages through)
+# message (prefix demo_barrier; docs/events.md's options let messages through)
 # and waits for it: the slot sends transactions in commit order.
 slot=order_mgmt_wal2json
 cdc=$work/order_events.jsonl

@@ -27,8 +27,9 @@
  * run that fails is retried with back-off: after n failures in a row, the
  * next try waits the interval times 2^n, at most an hour.
  *
- * Layer 1 (delivery workers): calls notify_worker.c, maintenance.c and
- * worker_hooks.c, its siblings.
+ * Layer 1 (delivery workers): calls notify_worker.c and maintenance.c, its
+ * siblings.  The backend hooks that ask it for probes (worker_hooks.c, a
+ * layer above) are installed by the module setup, not from here.
  *
  *-------------------------------------------------------------------------
  */
@@ -60,7 +61,6 @@
 #include "launcher.h"
 #include "maintenance.h"
 #include "notify_worker.h"
-#include "worker_hooks.h"
 
 /* ms between a notify worker's exit and its restart */
 #define OM_RESTART_DELAY_MS 1000
@@ -139,7 +139,7 @@ launcher_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* At preload: shared memory, the launcher, and the hooks on commands. */
+/* At preload: shared memory and the launcher. */
 void
 launcher_preload(void)
 {
@@ -163,8 +163,6 @@ launcher_preload(void)
 	strlcpy(worker.bgw_name, "order_mgmt launcher", BGW_MAXLEN);
 	strlcpy(worker.bgw_type, "order_mgmt launcher", BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
-
-	worker_hooks_init();
 }
 
 /*

@@ -4,8 +4,8 @@
  *	  The per-database workers and the launcher that starts them: one slot
  *	  in shared memory for every database where order_mgmt is installed.
  *
- * Layer 1 (delivery workers): calls notify_worker.c, maintenance.c and
- * worker_hooks.c, its siblings.
+ * Layer 1 (delivery workers): calls notify_worker.c and maintenance.c, its
+ * siblings.
  *
  *-------------------------------------------------------------------------
  */
@@ -76,7 +76,7 @@ extern int	om_max_databases;
 /* the shared state; NULL unless the library was preloaded */
 extern OmShared *om_shared;
 
-/* at preload: shared memory, the launcher, and the hooks on commands */
+/* at preload: shared memory and the launcher */
 extern void launcher_preload(void);
 
 /* the slot of the current database, or -1 (its generation in *generation) */

@@ -9,7 +9,9 @@
  * that size the workers' shared memory are read at server start
  * (PGC_POSTMASTER), and the maintenance schedules at reload (PGC_SIGHUP).
  * Loaded by shared_preload_libraries, the library also starts the launcher
- * and its per-database workers (launcher.c, notify_worker.c, maintenance.c).
+ * and its per-database workers (launcher.c, notify_worker.c, maintenance.c)
+ * and installs the backend hooks that tell the launcher about new and
+ * dropped databases and extensions (worker_hooks.c).
  *
  * Module layer: loading the library registers the settings, hooks and
  * workers of the layers below; nothing calls it.
@@ -29,6 +31,7 @@
 #include "notify.h"
 #include "notify_worker.h"
 #include "order_mgmt.h"
+#include "worker_hooks.h"
 
 PG_MODULE_MAGIC;
 
@@ -211,5 +214,8 @@ _PG_init(void)
 	{
 		warn_worker_databases();
 		notify_preload_init();
+		/* the hooks that ask the launcher for probes, when there is one */
+		if (om_max_databases != 0)
+			worker_hooks_init();
 	}
 }

@@ -6,8 +6,9 @@
  *
  * Layer 0 (schema): calls nothing of order_mgmt.  store.c builds its SQL
  * statements from these descriptors, direct_write.c its executor-free
- * writes, lifecycle.c its checks, events.c its payloads; the install
- * script holds the same names in its CREATE TABLE and CHECK constraints.
+ * writes, lifecycle.c its checks, events.c its payloads, partition.c its
+ * reads and writes of the assignment; the install and update scripts hold
+ * the same names in their CREATE TABLE and CHECK constraints.
  *
  *-------------------------------------------------------------------------
  */
@@ -90,9 +91,21 @@ static const OmColumn outbox_columns[Natts_outbox] = {
 	[Anum_outbox_xact_id - 1] = COL("xact_id", XID8OID, INS),
 };
 
+static const OmColumn partition_assignment_columns[Natts_partition_assignment] = {
+	[Anum_partition_assignment_partition_count - 1] =
+	COL("partition_count", INT4OID, INS),
+	[Anum_partition_assignment_partitions - 1] =
+	COL("partitions", INT4ARRAYOID, INS),
+	[Anum_partition_assignment_assigned_at - 1] =
+	COL("assigned_at", TIMESTAMPTZOID, 0),
+	[Anum_partition_assignment_assigned_by - 1] = COL("assigned_by", NAMEOID, 0),
+	[Anum_partition_assignment_singleton - 1] = COL("singleton", BOOLOID, 0),
+};
+
 StaticAssertDecl(Natts_orders <= OM_MAX_COLUMNS &&
 				 Natts_order_lines <= OM_MAX_COLUMNS &&
-				 Natts_outbox <= OM_MAX_COLUMNS,
+				 Natts_outbox <= OM_MAX_COLUMNS &&
+				 Natts_partition_assignment <= OM_MAX_COLUMNS,
 				 "OM_MAX_COLUMNS is too small");
 
 const OmTable om_tables[OM_NTABLES] = {
@@ -107,6 +120,10 @@ const OmTable om_tables[OM_NTABLES] = {
 	[OM_TABLE_OUTBOX] = {
 		"outbox", OM_SCHEMA ".outbox", outbox_columns, Natts_outbox,
 		.returning = Anum_outbox_position
+	},
+	[OM_TABLE_PARTITION_ASSIGNMENT] = {
+		"partition_assignment", OM_SCHEMA ".partition_assignment",
+		partition_assignment_columns, Natts_partition_assignment
 	},
 };
 

@@ -2,8 +2,8 @@
  *
  * order_schema.h
  *	  What order_mgmt knows of its tables, once: the columns of orders,
- *	  order_lines and outbox, the statuses, the cancellation reasons and
- *	  the event kinds.
+ *	  order_lines, outbox and partition_assignment, the statuses, the
+ *	  cancellation reasons and the event kinds.
  *
  * Layer 0 (schema): includes only PostgreSQL headers and calls nothing of
  * order_mgmt.  Every other file takes its table, column, status, reason and
@@ -37,6 +37,7 @@ typedef enum OmTableId
 	OM_TABLE_ORDERS,
 	OM_TABLE_ORDER_LINES,
 	OM_TABLE_OUTBOX,
+	OM_TABLE_PARTITION_ASSIGNMENT,	/* 1.3.0; read and written by partition.c */
 	OM_NTABLES
 } OmTableId;
 
@@ -90,8 +91,19 @@ typedef enum OutboxAttr
 	Natts_outbox = Anum_outbox_xact_id
 } OutboxAttr;
 
+/* created by the 1.2.0 to 1.3.0 update script; at most one row */
+typedef enum PartitionAssignmentAttr
+{
+	Anum_partition_assignment_partition_count = 1,
+	Anum_partition_assignment_partitions,
+	Anum_partition_assignment_assigned_at,
+	Anum_partition_assignment_assigned_by,
+	Anum_partition_assignment_singleton,
+	Natts_partition_assignment = Anum_partition_assignment_singleton
+} PartitionAssignmentAttr;
+
 /* what a column is to order_mgmt (OmColumn.flags) */
-#define OM_COL_INSERT		0x01	/* store_insert supplies it */
+#define OM_COL_INSERT		0x01	/* an insert supplies it */
 #define OM_COL_READ			0x02	/* orders: part of a StoredOrder read back */
 #define OM_COL_ESSENTIAL	0x04	/* orders: fixed when the order is created */
 #define OM_COL_LIFECYCLE	0x08	/* orders: set only with a status change */

@@ -27,7 +27,8 @@
  * assignment the database holds every partition.
  *
  * Layer 1 (storage): reads order_mgmt.partition_assignment with a heap scan
- * and writes it with SPI.  The key of a command (command_partition_key) is in orders.c.
+ * and writes it with SPI, its name and columns from order_schema.c.  The
+ * key of a command (command_partition_key) is in orders.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -58,7 +59,9 @@
 #include "partition.h"
 #include "uuid7.h"
 
-#define ASSIGNMENT_TABLE "partition_assignment"
+/* order_mgmt.partition_assignment, and the name of its column anum */
+#define ASSIGNMENT (&om_tables[OM_TABLE_PARTITION_ASSIGNMENT])
+#define ASSIGNMENT_COLUMN(anum) (ASSIGNMENT->columns[(anum) - 1].name)
 
 /* how many held partitions an error detail lists before it stops */
 #define DETAIL_MAX_LISTED 32
@@ -130,7 +133,7 @@ assignment_relid(void)
 		Oid			nsp = get_namespace_oid(OM_SCHEMA, true);
 
 		assignment.relid = OidIsValid(nsp) ?
-			get_relname_relid(ASSIGNMENT_TABLE, nsp) : InvalidOid;
+			get_relname_relid(ASSIGNMENT->relname, nsp) : InvalidOid;
 		assignment.valid = false;
 	}
 	return assignment.relid;
@@ -153,11 +156,8 @@ assignment_read(Oid relid)
 	TableScanDesc scan;
 	Snapshot	snapshot;
 	HeapTuple	tuple;
-	AttrNumber	count_attnum = get_attnum(relid, "partition_count");
-	AttrNumber	partitions_attnum = get_attnum(relid, "partitions");
-
-	if (count_attnum == InvalidAttrNumber || partitions_attnum == InvalidAttrNumber)
-		elog(ERROR, "table " OM_SCHEMA "." ASSIGNMENT_TABLE " lacks its columns");
+	AttrNumber	count_attnum;
+	AttrNumber	partitions_attnum;
 
 	memset(assignment.held, 0, sizeof(assignment.held));
 	assignment.assigned = false;
@@ -166,6 +166,10 @@ assignment_read(Oid relid)
 
 	snapshot = RegisterSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
 	rel = table_open(relid, NoLock);
+	count_attnum = om_attnum(OM_TABLE_PARTITION_ASSIGNMENT, rel,
+							 Anum_partition_assignment_partition_count);
+	partitions_attnum = om_attnum(OM_TABLE_PARTITION_ASSIGNMENT, rel,
+								  Anum_partition_assignment_partitions);
 	scan = table_beginscan(rel, snapshot, 0, NULL);
 	tuple = heap_getnext(scan, ForwardScanDirection);
 	if (tuple != NULL)
@@ -181,10 +185,10 @@ assignment_read(Oid relid)
 		assignment.assigned = true;
 		assignment.count = DatumGetInt32(heap_getattr(tuple, count_attnum, desc, &isnull));
 		if (isnull || assignment.count < 1 || assignment.count > OM_MAX_PARTITIONS)
-			elog(ERROR, "invalid partition count in " OM_SCHEMA "." ASSIGNMENT_TABLE);
+			elog(ERROR, "invalid partition count in %s", ASSIGNMENT->qualified);
 		datum = heap_getattr(tuple, partitions_attnum, desc, &isnull);
 		if (isnull)
-			elog(ERROR, "no partitions in " OM_SCHEMA "." ASSIGNMENT_TABLE);
+			elog(ERROR, "no partitions in %s", ASSIGNMENT->qualified);
 		deconstruct_array(DatumGetArrayTypeP(datum), INT4OID, sizeof(int32), true,
 						  TYPALIGN_INT, &elems, &nulls, &nelems);
 		for (i = 0; i < nelems; i++)
@@ -192,7 +196,7 @@ assignment_read(Oid relid)
 			int32		p = DatumGetInt32(elems[i]);
 
 			if (nulls[i] || p < 0 || p >= assignment.count)
-				elog(ERROR, "invalid partition in " OM_SCHEMA "." ASSIGNMENT_TABLE);
+				elog(ERROR, "invalid partition in %s", ASSIGNMENT->qualified);
 			if (!assignment.held[p])
 				assignment.nheld++;
 			assignment.held[p] = true;
@@ -425,13 +429,17 @@ check_stored_keys(int32 count)
 	Oid			argtype = INT4OID;
 	int64		strays;
 	bool		isnull;
+	const OmTable *orders = &om_tables[OM_TABLE_ORDERS];
 
 	if (count == 1)
 		return;
-	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM " OM_SCHEMA ".orders o "
-							  "WHERE (" OM_SCHEMA ".order_partition_key(o.order_id) "
-							  "OPERATOR(pg_catalog.#) " OM_SCHEMA ".cart_partition_key(o.cart_id)) "
-							  "OPERATOR(pg_catalog.&) $1 OPERATOR(pg_catalog.<>) 0",
+	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FROM %s o "
+									   "WHERE (" OM_SCHEMA ".order_partition_key(o.%s) "
+									   "OPERATOR(pg_catalog.#) " OM_SCHEMA ".cart_partition_key(o.%s)) "
+									   "OPERATOR(pg_catalog.&) $1 OPERATOR(pg_catalog.<>) 0",
+									   orders->qualified,
+									   orders->columns[Anum_orders_order_id - 1].name,
+									   orders->columns[Anum_orders_cart_id - 1].name),
 							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not count the orders without a partition key");
 	strays = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
@@ -465,7 +473,10 @@ order_mgmt_assign_partitions(PG_FUNCTION_ARGS)
 	bool	   *held = palloc(sizeof(bool) * OM_MAX_PARTITIONS);
 	Oid			relid;
 	Oid			extension;
-	Oid			argtypes[2] = {INT4OID, INT4ARRAYOID};
+	Oid			argtypes[2] = {
+		ASSIGNMENT->columns[Anum_partition_assignment_partition_count - 1].type,
+		ASSIGNMENT->columns[Anum_partition_assignment_partitions - 1].type
+	};
 	Datum		args[2];
 	int32		previous_count = 0;
 	bool		isnull;
@@ -490,15 +501,17 @@ order_mgmt_assign_partitions(PG_FUNCTION_ARGS)
 
 	relid = assignment_relid();
 	if (!OidIsValid(relid))
-		elog(ERROR, "table " OM_SCHEMA "." ASSIGNMENT_TABLE " does not exist");
+		elog(ERROR, "table %s does not exist", ASSIGNMENT->qualified);
 	/* wait for the commands running under the old assignment */
 	LockRelationOid(relid, ExclusiveLock);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT a.partition_count FROM " OM_SCHEMA "." ASSIGNMENT_TABLE " a",
+	if (SPI_execute(psprintf("SELECT a.%s FROM %s a",
+							 ASSIGNMENT_COLUMN(Anum_partition_assignment_partition_count),
+							 ASSIGNMENT->qualified),
 					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read " OM_SCHEMA "." ASSIGNMENT_TABLE);
+		elog(ERROR, "could not read %s", ASSIGNMENT->qualified);
 	if (SPI_processed > 0)
 		previous_count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 													 SPI_tuptable->tupdesc, 1, &isnull));
@@ -517,12 +530,15 @@ order_mgmt_assign_partitions(PG_FUNCTION_ARGS)
 	assigning = true;
 	PG_TRY();
 	{
-		if (SPI_execute("DELETE FROM " OM_SCHEMA "." ASSIGNMENT_TABLE, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not clear " OM_SCHEMA "." ASSIGNMENT_TABLE);
-		if (SPI_execute_with_args("INSERT INTO " OM_SCHEMA "." ASSIGNMENT_TABLE
-								  " (partition_count, partitions) VALUES ($1, $2)",
+		if (SPI_execute(psprintf("DELETE FROM %s", ASSIGNMENT->qualified),
+						false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not clear %s", ASSIGNMENT->qualified);
+		if (SPI_execute_with_args(psprintf("INSERT INTO %s (%s, %s) VALUES ($1, $2)",
+										   ASSIGNMENT->qualified,
+										   ASSIGNMENT_COLUMN(Anum_partition_assignment_partition_count),
+										   ASSIGNMENT_COLUMN(Anum_partition_assignment_partitions)),
 								  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write " OM_SCHEMA "." ASSIGNMENT_TABLE);
+			elog(ERROR, "could not write %s", ASSIGNMENT->qualified);
 	}
 	PG_FINALLY();
 	{

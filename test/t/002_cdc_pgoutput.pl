@@ -1,5 +1,6 @@
 # Change data capture of the outbox through a logical replication
-# subscription (pgoutput), set up exactly as the README documents it.
+# subscription (pgoutput), set up exactly as docs/events.md ("A logical
+# replication subscription") documents it.
 #
 # The publisher runs the extension and publishes inserts into
 # order_mgmt.outbox; the subscriber also runs CREATE EXTENSION order_mgmt,
@@ -46,7 +47,7 @@ my $subscriber = start_node('subscriber');
 
 my $subname = 'order_mgmt_sub';
 
-# The publisher: the extension and the publication, as the README has them.
+# The publisher: the extension and the publication, as docs/events.md has them.
 $publisher->safe_psql('postgres',
 	"CREATE PUBLICATION order_mgmt_events FOR TABLE order_mgmt.outbox "
 	  . "WITH (publish = 'insert')");

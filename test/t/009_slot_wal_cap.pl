@@ -21,7 +21,7 @@
 #     pg_recvlogical with "cannot read from logical replication slot ...
 #     This slot has been invalidated because it exceeded the maximum reserved
 #     size.";
-#   - the recovery (README: "When a CDC slot is lost") works: drop the lost
+#   - the recovery (docs/operations.md: "When a CDC slot is lost") works: drop the lost
 #     slot, create a new one, read the outbox for the events not yet
 #     processed, then stream from the new slot skipping event ids already
 #     processed; while orders keep being written during the recovery, the

@@ -503,7 +503,7 @@ sub add_valid
 	return $n;
 }
 
-# -- boundary cases whose outcome the README fixes ---------------------------
+# -- boundary cases whose outcome the README (Errors) and docs/orders.md fix -
 {
 	my ($m, $c, $n);
 	# 1000 lines exactly (max_lines_per_order) is accepted, 1001 is 54000

@@ -1,12 +1,13 @@
-# Maintenance with pg_cron, without preloading order_mgmt: the jobs the
-# README gives ("Maintenance with pg_cron") run refresh_reports() and
-# purge_events() with the real pg_cron, and do their work.
+# Maintenance with pg_cron, without preloading order_mgmt: the jobs that
+# docs/consumers-and-retention.md gives ("Maintenance with pg_cron") run
+# refresh_reports() and purge_events() with the real pg_cron, and do their
+# work.
 #
 # The server preloads pg_cron only (cron.database_name = 'orders'; cron.host
 # is the node's socket directory, since the node listens on no TCP port).
 # Four orders are written in one minute M (one of them cancelled), and a
 # polling consumer fetches their events without acknowledging them.  The
-# jobs are scheduled every minute, as the README schedules them (the purge
+# jobs are scheduled every minute, as that document schedules them (the purge
 # keeps '1 second' instead of '1 hour', so that these events are old enough).
 # pg_cron runs them at the start of each minute:
 #   M+1: refresh_reports() moves the horizon to M but folds nothing, since
@@ -56,7 +57,8 @@ is( $node->safe_psql(
 	'order_mgmt is not preloaded');
 
 # Debian bookworm ships pg_cron 1.4, which refuses seconds schedules
-# (pg_cron 1.5 added them); the README says which version takes them.
+# (pg_cron 1.5 added them); docs/consumers-and-retention.md says which version
+# takes them.
 my $cron_version =
   $node->safe_psql('orders', "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'");
 my ($major, $minor) = $cron_version =~ /^(\d+)\.(\d+)/;
@@ -225,7 +227,7 @@ is( $node->safe_psql(
 	'4 1',
 	'the orders stay');
 
-# unscheduling by name, as the README does
+# unscheduling by name, as docs/consumers-and-retention.md does
 $node->safe_psql(
 	'orders', q{
 SELECT cron.unschedule('order_mgmt_refresh_reports');
