@@ -21,7 +21,7 @@
 # its notify worker; bench/bench.conf is not used), creates database bench
 # and the extension, and runs pgbench with CLIENTS (16) clients and 2
 # threads: one script run is one create_order of a random 3-line cart (the
-# one cart script, bench_cart_script of bench/lib.sh), in a transaction of
+# one cart script of bench_cart in bench/lib.sh), in a transaction of
 # its own.  The mode comes from PGOPTIONS (-c order_mgmt.notifications=MODE).
 #
 # Two setups (SETUPS, default both), ROUNDS rounds each, every round runs the three modes for
@@ -87,7 +87,8 @@ bench_server -f test/test.conf "${conf_lines[@]}"
 pg_version=$(q postgres <<<'SELECT version()')
 say "server: $pg_version, socket $CLUSTER_WORK/.s.PGSQL.$CLUSTER_PORT"
 q postgres <<<'CREATE DATABASE bench'
-q bench <<<'CREATE EXTENSION order_mgmt'
+q bench -c 'CREATE EXTENSION order_mgmt' -c 'CREATE SCHEMA bench'
+q bench -f "$bench_root/bench/setup.sql" >/dev/null     # bench.cart
 for _ in $(seq 1 100); do
 	[ "$(q bench <<<"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'order_mgmt notify worker'")" = 1 ] && break
 	sleep 0.1
@@ -96,8 +97,7 @@ done
 	die "the notify worker of database bench does not run"
 
 # pgbench: one run = one order of three lines, in its own transaction
-bench_cart_script 3 >"$RAW/order.pgbench"
-chmod 644 "$RAW/order.pgbench"
+bench_cart 3
 
 outbox_count() { q bench <<<'SELECT count(*) FROM order_mgmt.outbox'; }
 
@@ -113,7 +113,7 @@ run() {
 	fi
 	read -r tps p50 p99 < <(PGOPTIONS="-c order_mgmt.notifications=$mode" bench_pgbench \
 		"\"setup\": \"$setup\", \"round\": $round, \"mode\": \"$mode\", \"clients\": $CLIENTS" \
-		"$CLIENTS" "$RAW/order.pgbench" -T "$DURATION")
+		"$CLIENTS" "$CART_SCRIPT" -T "$DURATION" "${CART_VARS[@]}")
 	[ -n "$tps" ] || die "pgbench failed ($setup, $mode)"
 	if [ "$setup" = listener ]; then
 		# the probe now reads the run's events and waits for their notifications
@@ -167,7 +167,7 @@ def pct(values, p):
 out = []
 out.append("# NOTIFY off the write path: order throughput and wake-up delay by notification mode\n")
 out.append("Produced by `bench/notify_modes.sh` (see its header for the method). One pgbench "
-           "transaction = one `create_order` of a random 3-line cart (`bench_cart_script` of `bench/lib.sh`), "
+           "transaction = one `create_order` of a random 3-line cart (`bench/pgbench/create_order.sql` of `bench.cart(3)`, through `bench_cart` of `bench/lib.sh`), "
            f"{clients} clients, {threads} pgbench threads, {rounds} rounds of {duration} s per mode "
            "and setup, modes interleaved in a rotating order, tables emptied before each run.\n")
 out.append("## Machine and server\n")

@@ -49,7 +49,10 @@
 #                     without them (made after the load by CREATE DATABASE ...
 #                     TEMPLATE ... STRATEGY = FILE_COPY, then DROP INDEX), both in
 #                     each round, in alternating order, each once with
-#                     synchronous_commit on and once off; target: <= 5% loss
+#                     synchronous_commit on and once off; target: <= 5% loss;
+#                     the one cart script (bench_cart of bench/lib.sh): a 3-line
+#                     cart of the store's customers and products, its currency
+#                     in the store's mix
 #   sales_daily again after those runs (orders newer than the rollup's horizon)
 #   and after one more refresh_reports().
 #
@@ -163,6 +166,7 @@ for n in "${sizes[@]}"; do
 	q "$db" <<<'CREATE EXTENSION order_mgmt'
 	version=$(q "$db" <<<"SELECT extversion FROM pg_extension WHERE extname = 'order_mgmt'")
 	q "$db" -f "$ROOT/bench/sql/scale_gen.sql" >/dev/null
+	q "$db" -f "$ROOT/bench/setup.sql" -c "DROP SCHEMA bench_bare CASCADE" >/dev/null   # bench.cart only
 	# the keys and indexes of the two tables, to drop now and rebuild after the load
 	ddl_orders=$(table_ddl "$db" order_mgmt.orders)
 	ddl_lines=$(table_ddl "$db" order_mgmt.order_lines)
@@ -305,10 +309,7 @@ echo "round,seq,indexes,commit,tps,latency_ms" >"$cocsv"
 if [ "$reports" = 1 ]; then
 	db=s$largest
 	ncust=$((largest / 10 > 0 ? largest / 10 : 1))
-	bench_cart_script 3 customers="$ncust" customer='bench.customer_id(:cust::bigint)' products=9993 \
-		currency="CASE WHEN :cur::int < 55 THEN 'EUR' WHEN :cur::int < 80 THEN 'USD' WHEN :cur::int < 95 THEN 'GBP' ELSE 'JPY' END" \
-		>"$CLUSTER_WORK/create.pgbench"
-	chmod 644 "$CLUSTER_WORK/create.pgbench"
+	bench_cart 3 customers="$ncust" products=9993 currency=EUR:55,USD:25,GBP:15,JPY:5
 	# co_run ROUND SEQ LABEL DB: synchronous_commit on (the deployment default:
 	# commits wait for the WAL flush), then off (CPU-bound: what the indexes cost)
 	co_run() {
@@ -316,7 +317,7 @@ if [ "$reports" = 1 ]; then
 		for sc in on off; do
 			name=create_r${r}_${label}_$sc
 			q "$cdb" <<<'CHECKPOINT'
-			PGOPTIONS="-c synchronous_commit=$sc" pgb "$name" "$cdb" "$CLUSTER_WORK/create.pgbench" -c 4 -j 2 -T "$CO_S"
+			PGOPTIONS="-c synchronous_commit=$sc" pgb "$name" "$cdb" "$CART_SCRIPT" "${CART_VARS[@]}" -c 4 -j 2 -T "$CO_S"
 			echo "$r,$seq,$label,$sc,$(tps_of "$name"),$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$RAW/$name.out")" >>"$cocsv"
 			say "create_order round $r, $label report indexes, synchronous_commit $sc: $(tps_of "$name") orders/s"
 		done
