@@ -139,10 +139,10 @@ elapsed=$(($(date +%s) - started))
 pgb_tps=$(sed -n 's/^tps = \([0-9]*\).* (without.*/\1/p' "$RAW/pgbench.log")
 
 python3 - "$csv" "$FRAGMENT" "$events" "$build_s" "$wal_bytes" "$elapsed" "$machine" "$settings" \
-	"$pgb_tps" "$SCALE" "$QUICK" "$CLUSTER_WORK/order.pgbench" <<'PY'
+	"$pgb_tps" "$SCALE" "$QUICK" "$CART_SCRIPT" "${CART_VARS[*]}" <<'PY'
 import csv, statistics, sys
 (path, out, events, build_s, wal_bytes, elapsed, machine, settings, tps, scale, quick,
- script) = sys.argv[1:]
+ script, script_vars) = sys.argv[1:]
 rows = list(csv.DictReader(open(path)))
 L = ["## CDC drain rate from a backlog: wal2json vs pgoutput\n"]
 note = ""
@@ -183,7 +183,7 @@ L.append(f"Stream size per event: wal2json {mean_bytes('wal2json'):.0f} bytes, p
          "bytes (what pg_recvlogical wrote, including transaction begin/commit messages). Reference from the issue: "
          "a one-statement insert workload decoded at roughly 76k outbox rows/s through wal2json on a similar "
          "machine.\n")
-L.append("The backlog's pgbench script:\n")
+L.append(f"The backlog's pgbench script (`bench/pgbench/create_order.sql`, run with `{script_vars}`):\n")
 L.append("```\n" + open(script).read().rstrip() + "\n```\n")
 L.append("Machine and server:\n")
 L.append(machine)
