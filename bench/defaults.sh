@@ -40,8 +40,6 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=lib/listener_probe.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/listener_probe.sh"
 BENCH_ENV="DEFAULTS_CLIENTS DEFAULTS_VARIANTS" bench_init defaults "$@"
 
 DURATION=${BENCH_DURATION:-6}

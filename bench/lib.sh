@@ -55,13 +55,17 @@
 #
 # Every server is stopped and its directory removed on exit, even on error or
 # Ctrl-C (cluster_destroy in the EXIT trap), after the listener probe of
-# bench/lib/listener_probe.sh if the script started one; the server log is
+# bench/lib/listener_probe.sh (sourced here: probe_start, probe_begin,
+# probe_end, probe_stop) if the script started one; the server log is
 # copied to $RAW/server.log, and its last lines shown on a failure.
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=$bench_root
 # shellcheck source=../scripts/lib/cluster.sh
 source "$bench_root/scripts/lib/cluster.sh"
+# the listener probe's functions (probe_*; a helper of this file, sourced only here)
+# shellcheck source=lib/listener_probe.sh
+source "$bench_root/bench/lib/listener_probe.sh"
 
 BENCH_SECTION=""
 RAW=""
@@ -92,7 +96,7 @@ bench_cleanup() {
 	trap "" HUP INT TERM PIPE
 	trap - EXIT
 	[ -z "$BENCH_STOPFILE" ] || touch "$BENCH_STOPFILE" 2>/dev/null
-	! declare -F probe_stop >/dev/null || probe_stop
+	probe_stop
 	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
 	if [ -n "$CLUSTER_WORK" ]; then

@@ -56,8 +56,6 @@ set -euo pipefail
 [ -n "${BINDIR:-}" ] && export PG_CONFIG=$BINDIR/pg_config
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=lib/listener_probe.sh
-source "$bench_root/bench/lib/listener_probe.sh"
 BENCH_RAW=${RESULTS_DIR:-} BENCH_ENV="ROUNDS DURATION CLIENTS SETUPS RESULTS_DIR REPORT" \
 	bench_init notify_modes "$@"
 RESULTS_DIR=$RAW

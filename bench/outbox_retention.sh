@@ -357,7 +357,6 @@ EOF
 	sleep 2
 	vals=$(q "$db" -F, <<<"$sample_sql")
 	echo "$(date '+%F %T'),$sc,final,$(($(date +%s) - t0)),$vals,$(loadavg)" >>"$csv"
-	R[$sc.final]=$vals
 	local fin
 	fin=$(q "$db" -F'|' <<'EOF'
 SELECT count(*), count(*) FILTER (WHERE status = 'COMPLETED'), count(*) FILTER (WHERE status = 'CANCELLED'),
@@ -377,7 +376,6 @@ EOF
 	setR "$sc" '|' "$fin" orders completed cancelled events outbox_rows outbox_size outbox_heap \
 		outbox_live outbox_dead outbox_av feed_rows feed_size feed_live feed_dead feed_av orders_size wal_size
 	R[$sc.orders_per_s]=$(awk -v n="${R[$sc.orders]}" -v t="${R[$sc.elapsed]}" 'BEGIN { printf "%.0f", n / t }')
-	R[$sc.tps_line]=$(grep -E '^tps' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1 || true)
 	R[$sc.latency]=$(sed -n 's/^latency average = //p' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1)
 	R[$sc.failed]=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1)
 
