@@ -1,9 +1,10 @@
 # shellcheck shell=bash disable=SC2034,SC2119,SC2120
 # bench/lib.sh: the one library of the benchmarks (sourced, never run)
 #
-# Every section (bench/<section>.sh, see the contract in bench/run.sh) and
-# the standalone benchmarks (bench/notify_modes.sh, bench/outbox_retention.sh)
-# source this file, then call bench_init.  It sources scripts/lib/cluster.sh
+# Every section (bench/<section>.sh, see the contract in bench/run.sh), the
+# standalone benchmarks (bench/notify_modes.sh, bench/outbox_retention.sh)
+# and the callgrind profiles (bench/profile_*.sh) source this file, then call
+# bench_init (the profiles: profile_init).  It sources scripts/lib/cluster.sh
 # (the throwaway server) and gives:
 #
 #   bench_init NAME [ARGS]      re-runs the script with sudo unless root (or

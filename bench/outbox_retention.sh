@@ -391,7 +391,7 @@ EOF
 	R[$sc.other_running]=$(awk -F, '$3 == "load" && $25 != "" { n++; s += $25 } END { if (n) printf "%.2f", s / n; else print "-" }' "$csv")
 	R[$sc.events_per_s]=$(awk -v n="${R[$sc.events]}" -v t="${R[$sc.elapsed]}" 'BEGIN { printf "%.0f", n / t }')
 	# the outbox at the end of the load, and its largest size in each half of it
-	IFS=, read -r _ _ R[$sc.load_end_rows] R[$sc.load_end_bytes] _ _ R[$sc.load_end_dead] _ <<<"${R[$sc.load_end]}"
+	IFS=, read -r _ _ "R[$sc.load_end_rows]" "R[$sc.load_end_bytes]" _ _ "R[$sc.load_end_dead]" _ <<<"${R[$sc.load_end]}"
 	half=$(awk -F, '$3 == "load" { n++ } END { print int(n / 2) }' "$csv")
 	R[$sc.max_bytes_first_half]=$(awk -F, -v h="$half" '$3 == "load" { i++; if (i <= h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
 	R[$sc.max_bytes_second_half]=$(awk -F, -v h="$half" '$3 == "load" { i++; if (i > h && $8 > m) m = $8 } END { print m + 0 }' "$csv")

@@ -40,8 +40,9 @@
 #                 digest, idempotency, event), into its own copies of the tables
 #
 # Environment: PG_CONFIG, N=2000, N0=200, LINES="3 50",
-#   CONTENDERS="input create_order cte plpgsql", KEEP=1 keeps the directory
-#   (callgrind.out.* files, for callgrind_annotate), WORKDIR=... to choose it,
+#   CONTENDERS="input create_order cte plpgsql", BENCH_OUT (the run's files
+#   go to $BENCH_OUT/profile_create_order; default a new /tmp directory),
+#   KEEP=1 keeps the callgrind.out.* files there (for callgrind_annotate),
 #   TOP=25 also prints, per contender, the TOP functions by inclusive
 #   instructions per order (the same difference of two runs, per function;
 #   the frames every statement goes through, PortalRun to ExecutorRun, are
