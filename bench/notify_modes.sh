@@ -144,9 +144,9 @@ machine_cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 machine_mem=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
 queue_size=$(q bench <<<'SHOW order_mgmt.notify_queue_size')
 batch_delay=$(q bench <<<'SHOW order_mgmt.notify_batch_delay')
-"$BENCH_PYTHON" - "$results" "$REPORT" "$(nproc)" "$machine_cpu" "$machine_mem" "$pg_version" \
+BENCH_LIB=$bench_root/bench "$BENCH_PYTHON" - "$results" "$REPORT" "$(nproc)" "$machine_cpu" "$machine_mem" "$pg_version" \
 	"$ROUNDS" "$DURATION" "$CLIENTS" "$THREADS" "$bench_conf" "$queue_size" "$batch_delay" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 (results, report, nproc, cpu, mem, version, rounds, duration, clients, threads,
  conf, queue_size, batch_delay) = sys.argv[1:]
 runs = [json.loads(line) for line in open(results)]
@@ -154,13 +154,9 @@ modes = ["off", "in_process", "worker"]
 setups = [(k, t) for k, t in [("nolistener", "no listener"), ("listener", "listener + probe")]
           if any(x["setup"] == k for x in runs)]
 
-def pct(values, p):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = (len(values) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.environ["BENCH_LIB"])
+from report import pct  # noqa: E402  (bench/report.py)
 
 out = []
 out.append("# NOTIFY off the write path: order throughput and wake-up delay by notification mode\n")

@@ -353,7 +353,7 @@ machine=$(machine_lines postgres)
 settings=$(settings_block postgres)
 elapsed=$(($(date +%s) - started))
 
-python3 - "$RAW" "$FRAGMENT" "$SIZES" "$ROUNDS" "$GET_S" "$CO_S" "$REPORT_RUNS" "$CUST_S" "$version" \
+BENCH_LIB=$bench_root/bench python3 - "$RAW" "$FRAGMENT" "$SIZES" "$ROUNDS" "$GET_S" "$CO_S" "$REPORT_RUNS" "$CUST_S" "$version" \
 	"$elapsed" "$t0" "$clone_s" "${report_idx_names:-}" "${unrolled:-}" "${refresh2_s:-}" \
 	"$machine" "$settings" "${load_conf[*]}" <<'PY'
 import csv, glob, os, statistics, sys
@@ -371,13 +371,9 @@ def lat(prefix):
                 vals.append(int(p[2]) / 1000.0)
     return vals
 
-def pct(v, p):
-    v = sorted(v)
-    if not v:
-        return float("nan")
-    k = (len(v) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.environ["BENCH_LIB"])
+from report import pct  # noqa: E402  (bench/report.py)
 
 def fmt_n(n):
     return f"{n // 1000000}M" if n >= 1000000 and n % 1000000 == 0 else (f"{n // 1000}k" if n % 1000 == 0 else str(n))
