@@ -46,9 +46,8 @@
 #
 # Writes bench/RETENTION.md (or $REPORT) and keeps the CSVs, logs and the
 # server log in $RESULTS_DIR (default: $BENCH_OUT/outbox_retention, BENCH_OUT a
-# new /tmp directory).
-# On exit, even on error or Ctrl-C, every process it started is stopped, the
-# server too, and its temporary directory is removed.
+# new /tmp directory).  The exit trap of bench/lib.sh stops its loops and
+# the server, even on error or Ctrl-C.
 #
 # Environment:
 #   ORDERS=1000000       orders per scenario (rounded up to a multiple of 4)
@@ -403,11 +402,9 @@ EOF
 		av_feed_dead_items av_feed_not_removable
 
 	# purge statistics
-	R[$sc.purge_calls]=$(awk -F, 'NR > 1 && $2 != "error"' "$purgelog" | wc -l)
-	R[$sc.purge_errors]=$(awk -F, '$2 == "error"' "$purgelog" | wc -l)
-	R[$sc.purge_removed]=$(awk -F, 'NR > 1 && $2 != "error" { s += $2 } END { print s + 0 }' "$purgelog")
-	R[$sc.purge_ms]=$(awk -F, 'NR > 1 && $2 != "error" { n++; s += $3; if ($3 > m) m = $3 }
-		END { if (n) printf "%.1f / %.1f", s / n, m; else print "-" }' "$purgelog")
+	setR "$sc" '|' "$(awk -F, 'NR > 1 && $2 == "error" { e++ } NR > 1 && $2 != "error" { n++; r += $2; s += $3; if ($3 > m) m = $3 }
+		END { printf "%d|%d|%d|%s\n", n, e, r, (n ? sprintf("%.1f / %.1f", s / n, m) : "-") }' "$purgelog")" \
+		purge_calls purge_errors purge_removed purge_ms
 	R[$sc.purge_ms_p95]=$(awk -F, 'NR > 1 && $2 != "error" { print $3 }' "$purgelog" | sort -n |
 		awk '{ a[NR] = $1 } END { i = int(NR * 0.95); if (i < 1) i = 1; if (NR) print a[i]; else print "-" }')
 
@@ -547,8 +544,6 @@ for sc in A B; do
 done
 reading+="The server log has $n_errors ERROR/FATAL/PANIC lines, $n_warnings warnings and $n_lockwaits lock waits over deadlock_timeout."
 
-mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
 	cat <<EOF
 # The bounded outbox: retention under load
@@ -560,8 +555,8 @@ server log of this run were kept in \`$RESULTS_DIR\`.
 
 ## Machine and server
 
-- $(nproc) CPUs ($cpu), $mem of memory, kernel $(uname -r)
-- $pg_version
+$(machine_lines postgres)
+- kernel $(uname -r)
 - a throwaway cluster (initdb, unix socket only), the settings of \`test/test.conf\` and
   \`shared_buffers = 256MB\`; everything else at its default ($av_settings).
   \`log_autovacuum_min_duration = 0\` and \`log_lock_waits = on\` only add log lines.
