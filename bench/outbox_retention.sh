@@ -356,24 +356,18 @@ EOF
 	sleep 2
 	vals=$(q "$db" -F, <<<"$sample_sql")
 	echo "$(date '+%F %T'),$sc,final,$(($(date +%s) - t0)),$vals,$(loadavg)" >>"$csv"
-	local fin
-	fin=$(q "$db" -F'|' <<'EOF'
+	# the final state: the sample's counts, and the orders and sizes
+	IFS=, read -r _ "R[$sc.events]" "R[$sc.outbox_rows]" _ _ "R[$sc.outbox_live]" "R[$sc.outbox_dead]" \
+		"R[$sc.outbox_av]" "R[$sc.feed_rows]" _ "R[$sc.feed_live]" "R[$sc.feed_dead]" "R[$sc.feed_av]" _ <<<"$vals"
+	setR "$sc" '|' "$(q "$db" -F'|' <<'EOF'
 SELECT count(*), count(*) FILTER (WHERE status = 'COMPLETED'), count(*) FILTER (WHERE status = 'CANCELLED'),
-  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM order_mgmt.outbox_position_seq),
-  (SELECT count(*) FROM order_mgmt.outbox),
-  pg_size_pretty(pg_total_relation_size('order_mgmt.outbox')),
-  pg_size_pretty(pg_relation_size('order_mgmt.outbox')), s.n_live_tup, s.n_dead_tup, s.autovacuum_count,
-  (SELECT count(*) FROM order_mgmt.event_feed),
-  pg_size_pretty(pg_total_relation_size('order_mgmt.event_feed')), f.n_live_tup, f.n_dead_tup, f.autovacuum_count,
+  pg_size_pretty(pg_total_relation_size('order_mgmt.outbox')), pg_size_pretty(pg_relation_size('order_mgmt.outbox')),
+  pg_size_pretty(pg_total_relation_size('order_mgmt.event_feed')),
   pg_size_pretty(pg_total_relation_size('order_mgmt.orders') + pg_total_relation_size('order_mgmt.order_lines')),
   pg_size_pretty((SELECT sum(size) FROM pg_ls_waldir()))
-FROM order_mgmt.orders, pg_stat_user_tables s, pg_stat_user_tables f
-WHERE s.relid = 'order_mgmt.outbox'::regclass AND f.relid = 'order_mgmt.event_feed'::regclass
-GROUP BY s.n_live_tup, s.n_dead_tup, s.autovacuum_count, f.n_live_tup, f.n_dead_tup, f.autovacuum_count
+FROM order_mgmt.orders
 EOF
-	)
-	setR "$sc" '|' "$fin" orders completed cancelled events outbox_rows outbox_size outbox_heap \
-		outbox_live outbox_dead outbox_av feed_rows feed_size feed_live feed_dead feed_av orders_size wal_size
+	)" orders completed cancelled outbox_size outbox_heap feed_size orders_size wal_size
 	R[$sc.orders_per_s]=$(awk -v n="${R[$sc.orders]}" -v t="${R[$sc.elapsed]}" 'BEGIN { printf "%.0f", n / t }')
 	R[$sc.latency]=$(sed -n 's/^latency average = //p' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1)
 	R[$sc.failed]=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1)
