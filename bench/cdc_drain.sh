@@ -14,8 +14,9 @@
 # order_mgmt_events FOR TABLE order_mgmt.outbox WITH (publish = 'insert') (as
 # docs/events.md documents), then, before any order exists, ROUNDS pairs of
 # logical slots: cdc_w<r> (wal2json) and cdc_p<r> (pgoutput), so every slot
-# has the same backlog.  The backlog: pgbench -c 4 -j 2, one create_order of a
-# 3-line cart per transaction (small realistic transactions, each with one
+# has the same backlog.  The backlog: pgbench -c 4 -j 2 of the one cart script
+# (bench_cart of bench/lib.sh: one create_order of a 3-line cart of bench.cart,
+# one of 100,000 customers) per transaction (small realistic transactions, each with one
 # OrderCreated event; its order and line rows are decoded too and filtered
 # out by the plugins).  Its end is the WAL insert position afterwards.
 #
@@ -56,8 +57,10 @@ cd "$CLUSTER_WORK"
 q postgres <<<'CREATE DATABASE bench'
 q bench <<'SQL'
 CREATE EXTENSION order_mgmt;
+CREATE SCHEMA bench;
 CREATE PUBLICATION order_mgmt_events FOR TABLE order_mgmt.outbox WITH (publish = 'insert');
 SQL
+q bench -f "$bench_root/bench/setup.sql" >/dev/null     # bench.cart
 for r in $(seq 1 "$ROUNDS"); do
 	q bench <<SQL
 SELECT 'w' FROM pg_create_logical_replication_slot('cdc_w$r', 'wal2json') \g /dev/null
@@ -66,12 +69,11 @@ SQL
 done
 lsn_start=$(q bench <<<'SELECT pg_current_wal_insert_lsn()')
 
-bench_cart_script 3 customers=100000 >"$CLUSTER_WORK/order.pgbench"
-chmod 644 "$CLUSTER_WORK/order.pgbench"
+bench_cart 3 customers=100000
 say "building the backlog: pgbench -c $CLIENTS -j 2 -t $per_client"
 t0=$(date +%s.%N)
 "${as_pg[@]}" "$bindir/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -t "$per_client" -h "$CLUSTER_WORK" \
-	-p "$CLUSTER_PORT" -U postgres -f "$CLUSTER_WORK/order.pgbench" bench >"$RAW/pgbench.log" 2>&1 ||
+	-p "$CLUSTER_PORT" -U postgres -f "$CART_SCRIPT" "${CART_VARS[@]}" bench >"$RAW/pgbench.log" 2>&1 ||
 	{ cat "$RAW/pgbench.log" >&2; die "pgbench failed"; }
 t1=$(date +%s.%N)
 build_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -137,10 +139,10 @@ elapsed=$(($(date +%s) - started))
 pgb_tps=$(sed -n 's/^tps = \([0-9]*\).* (without.*/\1/p' "$RAW/pgbench.log")
 
 python3 - "$csv" "$FRAGMENT" "$events" "$build_s" "$wal_bytes" "$elapsed" "$machine" "$settings" \
-	"$pgb_tps" "$SCALE" "$QUICK" "$CLUSTER_WORK/order.pgbench" <<'PY'
+	"$pgb_tps" "$SCALE" "$QUICK" "$CART_SCRIPT" "${CART_VARS[*]}" <<'PY'
 import csv, statistics, sys
 (path, out, events, build_s, wal_bytes, elapsed, machine, settings, tps, scale, quick,
- script) = sys.argv[1:]
+ script, script_vars) = sys.argv[1:]
 rows = list(csv.DictReader(open(path)))
 L = ["## CDC drain rate from a backlog: wal2json vs pgoutput\n"]
 note = ""
@@ -181,7 +183,7 @@ L.append(f"Stream size per event: wal2json {mean_bytes('wal2json'):.0f} bytes, p
          "bytes (what pg_recvlogical wrote, including transaction begin/commit messages). Reference from the issue: "
          "a one-statement insert workload decoded at roughly 76k outbox rows/s through wal2json on a similar "
          "machine.\n")
-L.append("The backlog's pgbench script:\n")
+L.append(f"The backlog's pgbench script (`bench/pgbench/create_order.sql`, run with `{script_vars}`):\n")
 L.append("```\n" + open(script).read().rstrip() + "\n```\n")
 L.append("Machine and server:\n")
 L.append(machine)

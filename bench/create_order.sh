@@ -78,7 +78,8 @@ say "checking that the contenders write the same rows"
 schema_of() { case $1 in order_mgmt) echo order_mgmt ;; plpgsql) echo bench_plpgsql ;; *) echo bench_bare ;; esac; }
 for c in "${CONTENDERS[@]}"; do
 	bench_reset_tables order_mgmt bench_bare bench_plpgsql
-	"${as_pg[@]}" "$CLUSTER_BINDIR/pgbench" -n -M prepared -t 1 -D lines=3 \
+	bench_cart 3
+	"${as_pg[@]}" "$CLUSTER_BINDIR/pgbench" -n -M prepared -t 1 "${CART_VARS[@]}" \
 		-h "$CLUSTER_WORK" -p "$CLUSTER_PORT" -U postgres -f "$(script_of "$c" 3)" bench \
 		>"$RAW/check_$c.out" 2>&1 || { cat "$RAW/check_$c.out" >&2; die "contender $c failed"; }
 	schema=$(schema_of "$c")
@@ -161,8 +162,9 @@ for n in "${LINES[@]}"; do
 			for k in 0 1 2 3; do
 				who=${CONTENDERS[$(((k + round - 1) % 4))]}
 				bench_reset_tables order_mgmt bench_bare bench_plpgsql
+				bench_cart "$n"
 				r=$(bench_pgbench "\"contender\": \"$who\", \"lines\": $n, \"clients\": $c, \"round\": $round" \
-					"$c" "$(script_of "$who" "$n")" -T "$DURATION" -D "lines=$n")
+					"$c" "$(script_of "$who" "$n")" -T "$DURATION" "${CART_VARS[@]}")
 				line+=" $who ${r%% *}"
 			done
 			say "$line tps"

@@ -40,8 +40,6 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=lib/listener_probe.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/listener_probe.sh"
 BENCH_ENV="DEFAULTS_CLIENTS DEFAULTS_VARIANTS" bench_init defaults "$@"
 
 DURATION=${BENCH_DURATION:-6}
@@ -93,10 +91,11 @@ dsn=$(cluster_conninfo bench)
 probe_start "$BENCH_PYTHON" "$dsn" "$RAW/probe.log" order_created order_completed order_cancelled ||
 	die "the listener probe did not start"
 
+bench_cart 3
 script_of() {
 	case $1 in
 	bare) echo "$bench_root/bench/pgbench/create_order_bare.sql" ;;
-	*) echo "$bench_root/bench/pgbench/create_order.sql" ;;
+	*) echo "$CART_SCRIPT" ;;
 	esac
 }
 # the libpq options of a contender's sessions (pgbench and the probe's writer)
@@ -139,7 +138,7 @@ for c in "${CLIENTS[@]}"; do
 			load1=$(cut -d' ' -f1 /proc/loadavg)
 			tags="\"contender\": \"$who\", \"clients\": $c, \"round\": $round, \"load1\": $load1"
 			probe_begin "$opts" || die "the listener probe failed"
-			r=$(PGOPTIONS="$opts" bench_pgbench "$tags" "$c" "$(script_of "$who")" -T "$DURATION" -D lines=3)
+			r=$(PGOPTIONS="$opts" bench_pgbench "$tags" "$c" "$(script_of "$who")" -T "$DURATION" "${CART_VARS[@]}")
 			probe=$(probe_end "$expect") || die "the listener probe failed"
 			read -r sent1 over1 <<<"$(queue_counters)"
 			case $who in delay*) batch_delay default ;; esac

@@ -1,9 +1,10 @@
 # shellcheck shell=bash disable=SC2034,SC2119,SC2120
 # bench/lib.sh: the one library of the benchmarks (sourced, never run)
 #
-# Every section (bench/<section>.sh, see the contract in bench/run.sh) and
-# the standalone benchmarks (bench/notify_modes.sh, bench/outbox_retention.sh)
-# source this file, then call bench_init.  It sources scripts/lib/cluster.sh
+# Every section (bench/<section>.sh, see the contract in bench/run.sh), the
+# standalone benchmarks (bench/notify_modes.sh, bench/outbox_retention.sh)
+# and the callgrind profiles (bench/profile_*.sh) source this file, then call
+# bench_init (the profiles: profile_init).  It sources scripts/lib/cluster.sh
 # (the throwaway server) and gives:
 #
 #   bench_init NAME [ARGS]      re-runs the script with sudo unless root (or
@@ -34,9 +35,16 @@
 #                               transaction log); appends {TAGS, tps, latency
 #                               p50/p99 from the log, ...} to $RAW/runs.jsonl
 #                               and prints "tps p50 p99"
-#   bench_cart_script LINES [customers=N] [products=N] [currency=SQL] [end=TEXT]
-#                               prints the one pgbench script of a random cart
-#                               (see there)
+#   bench_cart LINES [customers=N] [products=N] [currency=C]
+#                               CART_SCRIPT and CART_VARS: the one pgbench
+#                               script of a created order (bench/pgbench/
+#                               create_order.sql, over bench.cart of
+#                               bench/setup.sql) and its -D options
+#   bench_created_orders TABLE PLAN
+#                               the SQL of numbered CREATED orders in
+#                               order_mgmt and bench_bare (lifecycle, profile)
+#   profile_init, profile_setup, profile_count, profile_top, profile_done
+#                               the callgrind profiles (bench/profile_*.sh)
 #   check_installed [LIB.so...] the plugins exist in $PG_CONFIG's PostgreSQL
 #   machine_lines DB, settings_block DB
 #                               Markdown: machine and server version lines; the
@@ -48,13 +56,17 @@
 #
 # Every server is stopped and its directory removed on exit, even on error or
 # Ctrl-C (cluster_destroy in the EXIT trap), after the listener probe of
-# bench/lib/listener_probe.sh if the script started one; the server log is
+# bench/lib/listener_probe.sh (sourced here: probe_start, probe_begin,
+# probe_end, probe_stop) if the script started one; the server log is
 # copied to $RAW/server.log, and its last lines shown on a failure.
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=$bench_root
 # shellcheck source=../scripts/lib/cluster.sh
 source "$bench_root/scripts/lib/cluster.sh"
+# the listener probe's functions (probe_*; a helper of this file, sourced only here)
+# shellcheck source=lib/listener_probe.sh
+source "$bench_root/bench/lib/listener_probe.sh"
 
 BENCH_SECTION=""
 RAW=""
@@ -85,7 +97,7 @@ bench_cleanup() {
 	trap "" HUP INT TERM PIPE
 	trap - EXIT
 	[ -z "$BENCH_STOPFILE" ] || touch "$BENCH_STOPFILE" 2>/dev/null
-	! declare -F probe_stop >/dev/null || probe_stop
+	probe_stop
 	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
 	if [ -n "$CLUSTER_WORK" ]; then
@@ -254,63 +266,51 @@ bench_pgbench() {
 		"{\"tps\": $tps, $stats}"
 }
 
-# bench_cart_script LINES [customers=N] [customer=SQL] [products=N] [currency=SQL] [end=TEXT]:
-# prints the pgbench script every section uses for one create_order of a
-# random LINES-line cart, its command built from pgbench variables (pgbench
-# cannot make uuids: the ids come from SQL):
-#   - line i: quantity random(1, 3), unit price random(100, 10000) (minor
-#     units); the total is their sum
-#   - cartId gen_random_uuid() (a new cart every time)
-#   - customerId gen_random_uuid(), or with customers=N one of N customers:
-#     :cust is random(1, N) and customer=SQL (default
-#     'c0000000-0000-4000-8000-' || lpad(:cust::text, 12, '0')) the id
-#   - productIds gen_random_uuid(), or with products=N LINES consecutive ids
-#     of N (a0000000-0000-4000-8000-<n>, n from 1) from a random start
-#   - currency an SQL expression (default 'EUR'); :cur is random(0, 99)
-#   - end: what follows the statement (default ";"; " AS order_id \gset"
-#     keeps the new order's id in :order_id)
-bench_cart_script() {
-	local lines=$1 customers=0 customer="'c0000000-0000-4000-8000-' || lpad(:cust::text, 12, '0')"
-	local products=0 currency="'EUR'" end=";" a i sep total="" product items=""
-	shift
-	for a in "$@"; do
+# bench_cart LINES [customers=N] [products=N] [currency=C]: sets CART_SCRIPT
+# to bench/pgbench/create_order.sql, the one pgbench script of a created
+# order (order_mgmt.create_order of bench.cart of bench/setup.sql, whose
+# arguments are pgbench variables), and CART_VARS to the pgbench options
+# (-D ...) that give them: a LINES-line cart; with customers=N one of N
+# customers, else a new one each time; with products=N LINES consecutive of
+# N products, else new ones; currency C (default EUR) or a weighted list
+# (EUR:55,USD:25,...): see bench.cart
+bench_cart() {
+	local a customers=0 products=0 currency=EUR
+	for a in "${@:2}"; do
 		case $a in
 		customers=*) customers=${a#*=} ;;
-		customer=*) customer=${a#*=} ;;
 		products=*) products=${a#*=} ;;
 		currency=*) currency=${a#*=} ;;
-		end=*) end=${a#*=} ;;
-		*) die "bench_cart_script: unknown option $a" ;;
+		*) die "bench_cart: unknown option $a" ;;
 		esac
 	done
-	[ "$customers" -gt 0 ] && echo "\\set cust random(1, $customers)"
-	[ "$products" -gt 0 ] && echo "\\set prod random(1, $((products - lines + 1)))"
-	[[ $currency == *:cur* ]] && echo "\\set cur random(0, 99)"
-	for i in $(seq 1 "$lines"); do
-		echo "\\set q$i random(1, 3)"
-		echo "\\set u$i random(100, 10000)"
-		total+="${total:+ + }:q$i * :u$i"
-		if [ "$products" -gt 0 ]; then
-			product="'a0000000-0000-4000-8000-' || lpad((:prod::int + $((i - 1)))::text, 12, '0')"
-		else
-			product="gen_random_uuid()"
-		fi
-		sep=","
-		[ "$i" = "$lines" ] && sep=""
-		items+="        jsonb_build_object('productId', $product, 'quantity', :q$i::int, 'unitPrice', :u$i::bigint)$sep"$'\n'
+	CART_SCRIPT=$bench_root/bench/pgbench/create_order.sql
+	CART_VARS=(-D "lines=$1" -D "customers=$customers" -D "products=$products" -D "currency=$currency")
+}
+
+# bench_created_orders TABLE PLAN: the SQL that makes TABLE (n, order_id,
+# schema) of numbered orders, from PLAN, a VALUES list of (base, count,
+# schema) rows (numbers base + 1 .. base + count), and inserts each as a
+# CREATED order into its schema's orders (order_mgmt or bench_bare),
+# triggers bypassed, the same way into both
+bench_created_orders() {
+	local s
+	cat <<EOF
+CREATE TABLE $1 AS
+	SELECT p.base + g AS n, order_mgmt.uuid_generate_v7() AS order_id, p.schema
+	FROM (VALUES $2) AS p(base, count, schema), generate_series(1, p.count) AS g;
+ALTER TABLE $1 ADD PRIMARY KEY (n);
+SET session_replication_role = replica;
+EOF
+	for s in order_mgmt bench_bare; do
+		cat <<EOF
+INSERT INTO $s.orders (order_id, cart_id, customer_id, status, total, currency, version, created_at,
+		command_digest)
+	SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(), sha256(uuid_send(order_id))
+	FROM $1 WHERE schema = '$s' ORDER BY n;
+EOF
 	done
-	echo "\\set total $total"
-	echo "SELECT order_mgmt.create_order(jsonb_build_object("
-	echo "    'cartId', gen_random_uuid(),"
-	if [ "$customers" -gt 0 ]; then
-		echo "    'customerId', $customer,"
-	else
-		echo "    'customerId', gen_random_uuid(),"
-	fi
-	echo "    'items', jsonb_build_array("
-	printf '%s' "$items"
-	echo "    ),"
-	echo "    'total', :total::bigint, 'currency', $currency))$end"
+	echo "RESET session_replication_role;"
 }
 
 # machine_lines DB: Markdown bullet lines: machine, server version, load
@@ -332,4 +332,116 @@ settings_block() {
 		  'timezone', 'log_timezone', 'dynamic_shared_memory_type', 'listen_addresses', 'port')
 		ORDER BY name"
 	printf '```\n'
+}
+
+# ---- the callgrind profiles (bench/profile_create_order.sh, profile_lifecycle.sh)
+#
+# They count the instructions one more call of a statement costs, under
+# valgrind's callgrind, in single-user backends (postgres --single) of the
+# script's throwaway cluster: each contender runs twice, with N0 and N0 + N
+# calls, and the report is (Ir(N0 + N) - Ir(N0)) / N, backend start, PREPARE
+# and the first call's catalog reads cancelled out.  Their files (the SQL
+# each backend reads, its output, callgrind.out.*) are in $RAW; the
+# callgrind.out files are removed at the end unless KEEP=1.
+
+# profile_init NAME [ARGS]: bench_init NAME; N (2000), N0 (200), KEEP (0),
+# TOP (0) from the environment; the cluster initdb'd, not started, with the
+# profile's settings (no durability, no autovacuum, notifications off,
+# outbox mode)
+profile_init() {
+	BENCH_ENV="N N0 KEEP TOP LINES CONTENDERS" bench_init "$@"
+	N=${N:-2000} N0=${N0:-200} KEEP=${KEEP:-0} TOP=${TOP:-0}
+	bench_int N N0
+	command -v valgrind >/dev/null || die "valgrind is not installed"
+	cluster_create "bench-$BENCH_SECTION" --no-sync --locale=C || die "initdb failed"
+	cluster_conf "" "# settings of $BENCH_SECTION" "fsync = off" "synchronous_commit = off" \
+		"full_page_writes = off" "autovacuum = off" "order_mgmt.notifications = off" \
+		"order_mgmt.event_mode = outbox"
+}
+
+# profile_setup: database prof with order_mgmt and bench/setup.sql (bench.cart,
+# bench.rfc3339, the trigger-free tables bench_bare), then the SQL on stdin,
+# on a short-lived server; CHECKPOINT, stopped
+profile_setup() {
+	cluster_start || die "could not start the server"
+	{
+		echo "CREATE DATABASE prof;"
+		echo "\\c prof"
+		echo "CREATE EXTENSION order_mgmt;"
+		echo "CREATE SCHEMA bench;"
+		echo "\\i $bench_root/bench/setup.sql"
+		cat
+		echo "CHECKPOINT;"
+	} | cluster_psql -d postgres
+	cluster_stop
+}
+
+# profile_backend RUN [CMD...]: a single-user backend of database prof (run
+# by CMD, as valgrind ..., if given) reading $RAW/RUN.sql, its output in
+# $RAW/RUN.log; fails on any ERROR in it
+profile_backend() {
+	local run=$1
+	shift
+	chown postgres: "$RAW/$run.sql"
+	"${as_pg[@]}" "$@" "$CLUSTER_BINDIR/postgres" --single -D "$CLUSTER_DATA" prof <"$RAW/$run.sql" \
+		>"$RAW/$run.log" 2>&1 || { tail -n 5 "$RAW/$run.log" >&2; die "run $run failed; see $RAW/$run.log"; }
+	! grep -q ERROR "$RAW/$run.log" || { grep -m3 ERROR "$RAW/$run.log" >&2; die "run $run reported an error"; }
+}
+
+# profile_count NAME TAG: total instructions of the backend reading
+# $RAW/NAME-TAG.sql (the caller writes it), under callgrind
+profile_count() {
+	local run=$1-$2
+	profile_backend "$run" valgrind --tool=callgrind --callgrind-out-file="$RAW/callgrind.out.$run"
+	awk '/^(summary|totals):/ { print $2; exit }' "$RAW/callgrind.out.$run"
+}
+
+# profile_top NAME TOTAL: the TOP functions by inclusive instructions per
+# call: each function's count in callgrind.out.NAME-big minus NAME-small,
+# over N, with the frames every statement goes through left out; TOTAL (Ir
+# per call) gives the percentages
+profile_top() {
+	local base=$RAW/callgrind.out.$1 total=$2
+	callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$base-small" >"$base-small.txt" 2>/dev/null
+	callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$base-big" >"$base-big.txt" 2>/dev/null
+	awk -v n="$N" -v total="$total" -v top="$TOP" '
+		function parse(line,   ir, name) {
+			if (line !~ /^ *[0-9,]+ \(/)
+				return ""
+			ir = line; sub(/^ */, "", ir); sub(/ .*/, "", ir); gsub(/,/, "", ir)
+			name = line; sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "", name)
+			sub(/ \[.*$/, "", name); sub(/^.*[\/]/, "", name)
+			cost[name] = ir
+			return name
+		}
+		FNR == NR { name = parse($0); if (name != "") small[name] = cost[name]; next }
+		{ name = parse($0); if (name != "") big[name] = cost[name] }
+		END {
+			for (f in big)
+				d[f] = (big[f] - small[f]) / n
+			cnt = 0
+			while (cnt < top) {
+				best = ""
+				for (f in d)
+					if (best == "" || d[f] > d[best])
+						best = f
+				if (best == "" || d[best] <= 0)
+					break
+				if (d[best] <= total * 1.001 && best !~ /^(\?\?\?:0x|PROGRAM TOTALS|.*\(below main\)|.*libc_start|\?\?\?:main$|\?\?\?:PostgresMain|\?\?\?:PostgresSingleUserMain|\?\?\?:(standard_)?ProcessUtility$|\?\?\?:PortalRun$|\?\?\?:ExecuteQuery$|\?\?\?:(standard_)?ExecutorRun$|\?\?\?:ExecInterpExprStillValid$|.*'\''[0-9]+$)/)
+				{
+					printf "  %12d %5.1f%%  %s\n", d[best], 100 * d[best] / total, best
+					cnt++
+				}
+				delete d[best]
+			}
+		}' "$base-small.txt" "$base-big.txt"
+}
+
+# profile_done: removes the callgrind.out files unless KEEP=1
+profile_done() {
+	if [ "$KEEP" = 1 ]; then
+		say "callgrind output kept in $RAW"
+	else
+		rm -f "$RAW"/callgrind.out.*
+	fi
 }

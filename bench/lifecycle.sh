@@ -9,8 +9,9 @@
 # hand-written UPDATE + outbox INSERT on bench_bare (the limit); 1, 4 and 16 clients.
 #
 # Every transaction takes a CREATED order no other transaction takes: the
-# orders of all runs are inserted first (directly, triggers bypassed, the
-# same way into order_mgmt and bench_bare) and numbered in bench.lc; run r
+# orders of all runs are inserted first (bench_created_orders of
+# bench/lib.sh: directly, triggers bypassed, the same way into order_mgmt and
+# bench_bare) and numbered in bench.lc; run r
 # takes numbers base_r + 1 .. base_r + clients x per, client c's k-th
 # transaction number base_r + c x per + k (pgbench -t per, a per-client
 # counter in the script).  After each run it checks that exactly that many
@@ -77,22 +78,11 @@ done
 
 say "inserting $total CREATED orders"
 t0=$(date +%s)
-bench_sql <<EOF >/dev/null
-CREATE TABLE bench.lc AS
-	SELECT p.base + g AS n, order_mgmt.uuid_generate_v7() AS order_id, p.schema
-	FROM (VALUES $plan) AS p(base, count, schema), generate_series(1, p.count) AS g;
-ALTER TABLE bench.lc ADD PRIMARY KEY (n);
-SET session_replication_role = replica;
-$(for s in order_mgmt bench_bare; do
-	echo "INSERT INTO $s.orders (order_id, cart_id, customer_id, status, total, currency, version, created_at,
-		command_digest)
-	SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(), sha256(uuid_send(order_id))
-	FROM bench.lc WHERE schema = '$s' ORDER BY n;"
-done)
-RESET session_replication_role;
-VACUUM ANALYZE;
-CHECKPOINT;
-EOF
+{
+	bench_created_orders bench.lc "$plan"
+	echo "VACUUM ANALYZE;"
+	echo "CHECKPOINT;"
+} | bench_sql >/dev/null
 say "inserted in $(($(date +%s) - t0)) s"
 
 # ---------------------------------------------------------------------------

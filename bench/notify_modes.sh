@@ -21,7 +21,7 @@
 # its notify worker; bench/bench.conf is not used), creates database bench
 # and the extension, and runs pgbench with CLIENTS (16) clients and 2
 # threads: one script run is one create_order of a random 3-line cart (the
-# one cart script, bench_cart_script of bench/lib.sh), in a transaction of
+# one cart script of bench_cart in bench/lib.sh), in a transaction of
 # its own.  The mode comes from PGOPTIONS (-c order_mgmt.notifications=MODE).
 #
 # Two setups (SETUPS, default both), ROUNDS rounds each, every round runs the three modes for
@@ -56,8 +56,6 @@ set -euo pipefail
 [ -n "${BINDIR:-}" ] && export PG_CONFIG=$BINDIR/pg_config
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=lib/listener_probe.sh
-source "$bench_root/bench/lib/listener_probe.sh"
 BENCH_RAW=${RESULTS_DIR:-} BENCH_ENV="ROUNDS DURATION CLIENTS SETUPS RESULTS_DIR REPORT" \
 	bench_init notify_modes "$@"
 RESULTS_DIR=$RAW
@@ -87,7 +85,8 @@ bench_server -f test/test.conf "${conf_lines[@]}"
 pg_version=$(q postgres <<<'SELECT version()')
 say "server: $pg_version, socket $CLUSTER_WORK/.s.PGSQL.$CLUSTER_PORT"
 q postgres <<<'CREATE DATABASE bench'
-q bench <<<'CREATE EXTENSION order_mgmt'
+q bench -c 'CREATE EXTENSION order_mgmt' -c 'CREATE SCHEMA bench'
+q bench -f "$bench_root/bench/setup.sql" >/dev/null     # bench.cart
 for _ in $(seq 1 100); do
 	[ "$(q bench <<<"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'order_mgmt notify worker'")" = 1 ] && break
 	sleep 0.1
@@ -96,8 +95,7 @@ done
 	die "the notify worker of database bench does not run"
 
 # pgbench: one run = one order of three lines, in its own transaction
-bench_cart_script 3 >"$RAW/order.pgbench"
-chmod 644 "$RAW/order.pgbench"
+bench_cart 3
 
 outbox_count() { q bench <<<'SELECT count(*) FROM order_mgmt.outbox'; }
 
@@ -113,7 +111,7 @@ run() {
 	fi
 	read -r tps p50 p99 < <(PGOPTIONS="-c order_mgmt.notifications=$mode" bench_pgbench \
 		"\"setup\": \"$setup\", \"round\": $round, \"mode\": \"$mode\", \"clients\": $CLIENTS" \
-		"$CLIENTS" "$RAW/order.pgbench" -T "$DURATION")
+		"$CLIENTS" "$CART_SCRIPT" -T "$DURATION" "${CART_VARS[@]}")
 	[ -n "$tps" ] || die "pgbench failed ($setup, $mode)"
 	if [ "$setup" = listener ]; then
 		# the probe now reads the run's events and waits for their notifications
@@ -146,9 +144,9 @@ machine_cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 machine_mem=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
 queue_size=$(q bench <<<'SHOW order_mgmt.notify_queue_size')
 batch_delay=$(q bench <<<'SHOW order_mgmt.notify_batch_delay')
-"$BENCH_PYTHON" - "$results" "$REPORT" "$(nproc)" "$machine_cpu" "$machine_mem" "$pg_version" \
+BENCH_LIB=$bench_root/bench "$BENCH_PYTHON" - "$results" "$REPORT" "$(nproc)" "$machine_cpu" "$machine_mem" "$pg_version" \
 	"$ROUNDS" "$DURATION" "$CLIENTS" "$THREADS" "$bench_conf" "$queue_size" "$batch_delay" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 (results, report, nproc, cpu, mem, version, rounds, duration, clients, threads,
  conf, queue_size, batch_delay) = sys.argv[1:]
 runs = [json.loads(line) for line in open(results)]
@@ -156,18 +154,14 @@ modes = ["off", "in_process", "worker"]
 setups = [(k, t) for k, t in [("nolistener", "no listener"), ("listener", "listener + probe")]
           if any(x["setup"] == k for x in runs)]
 
-def pct(values, p):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = (len(values) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.environ["BENCH_LIB"])
+from report import pct  # noqa: E402  (bench/report.py)
 
 out = []
 out.append("# NOTIFY off the write path: order throughput and wake-up delay by notification mode\n")
 out.append("Produced by `bench/notify_modes.sh` (see its header for the method). One pgbench "
-           "transaction = one `create_order` of a random 3-line cart (`bench_cart_script` of `bench/lib.sh`), "
+           "transaction = one `create_order` of a random 3-line cart (`bench/pgbench/create_order.sql` of `bench.cart(3)`, through `bench_cart` of `bench/lib.sh`), "
            f"{clients} clients, {threads} pgbench threads, {rounds} rounds of {duration} s per mode "
            "and setup, modes interleaved in a rotating order, tables emptied before each run.\n")
 out.append("## Machine and server\n")

@@ -31,9 +31,10 @@
 #      written was received exactly once (no duplicate, none missing).
 #
 # The write load is pgbench -n -M prepared -c 4 -j 2: one script run creates
-# one order of a random 3-line cart (bench_cart_script of bench/lib.sh: 100k
-# customers, 3 consecutive of 99,999 products, GBP); 10% of the orders are then completed and 10% cancelled, each in a
-# transaction of its own.  -t is ORDERS/4 per client.
+# one order with the one cart script (bench_cart of bench/lib.sh: a 3-line
+# cart of bench.cart, one of 100k customers, 3 consecutive of 99,999
+# products, GBP), its id kept; 10% of the orders are then completed and 10%
+# cancelled, each in a transaction of its own.  -t is ORDERS/4 per client.
 #
 # Every 10 s a sampler appends to samples_<scenario>.csv: outbox rows and total
 # size, event_feed rows and total size, their n_live_tup / n_dead_tup and
@@ -45,9 +46,8 @@
 #
 # Writes bench/RETENTION.md (or $REPORT) and keeps the CSVs, logs and the
 # server log in $RESULTS_DIR (default: $BENCH_OUT/outbox_retention, BENCH_OUT a
-# new /tmp directory).
-# On exit, even on error or Ctrl-C, every process it started is stopped, the
-# server too, and its temporary directory is removed.
+# new /tmp directory).  The exit trap of bench/lib.sh stops its loops and
+# the server, even on error or Ctrl-C.
 #
 # Environment:
 #   ORDERS=1000000       orders per scenario (rounded up to a multiple of 4)
@@ -93,22 +93,21 @@ mapfile -t conf_lines <<<"$bench_conf"
 # (the last three only log: every autovacuum run, lock waits over deadlock_timeout)
 bench_server -f test/test.conf "${conf_lines[@]}"
 work=$CLUSTER_WORK
-data=$CLUSTER_DATA
-port=$CLUSTER_PORT
 BENCH_STOPFILE=$work/stop
 stopfile=$BENCH_STOPFILE
 cd "$work"                      # a cwd the postgres account can read
-
 pg_version=$(q postgres <<<'SELECT version()')
-say "server: $pg_version, socket $work/.s.PGSQL.$port"
+say "server: $pg_version, socket $work/.s.PGSQL.$CLUSTER_PORT"
 
 # ---------------------------------------------------------------------------
 # The pgbench script: one run = one order (one transaction); 10% are then
-# completed, 10% cancelled, each in its own transaction
+# completed, 10% cancelled, each in its own transaction; the order is the one
+# cart script's (its statement, the order id kept by \gset)
+bench_cart 3 customers=100000 products=99999 currency=GBP
 {
 	echo '\set fate random(1, 100)'
 	echo '\set reason random(1, 4)'
-	bench_cart_script 3 customers=100000 products=99999 currency="'GBP'" 'end= AS order_id \gset'
+	grep -v '^--' "$CART_SCRIPT" | sed 's/;$/ AS order_id \\gset/'
 	cat <<'EOF'
 \if :fate <= 10
 SELECT order_mgmt.complete_order(:order_id::uuid);
@@ -165,7 +164,7 @@ empty_sample=,,,,,,,,,,,,,,,,,,   # the 19 fields of a sample, when it failed
 # running at this instant: other work competing for the CPUs
 loadavg() {
 	local pm
-	pm=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || echo 0)
+	pm=$(head -n 1 "$CLUSTER_DATA/postmaster.pid" 2>/dev/null || echo 0)
 	printf '%s,%s' "$(cut -d' ' -f1 /proc/loadavg)" "$(ps -e -o pid=,ppid=,stat=,args= |
 		awk -v pm="$pm" -v w="$work" '$3 ~ /^R/ && $1 != pm && $2 != pm && index($0, w) == 0 &&
 			$4 != "ps" && $4 != "awk" { n++ } END { print n + 0 }')"
@@ -222,11 +221,11 @@ run_scenario() {
 
 	say "scenario $sc: database $db"
 	q postgres <<<"CREATE DATABASE $db"
-	q "$db" <<<'CREATE EXTENSION order_mgmt'
+	q "$db" -c 'CREATE EXTENSION order_mgmt' -c 'CREATE SCHEMA bench' -f "$bench_root/bench/setup.sql" >/dev/null
 
 	if [ "$sc" = A ]; then
-		"${as_pg[@]}" "$bindir/pg_recvlogical" -h "$work" -p "$port" -U postgres -d "$db" \
-			--slot bench_cdc --plugin wal2json --create-slot
+		recvlogical=("${as_pg[@]}" "$bindir/pg_recvlogical" -h "$work" -p "$CLUSTER_PORT" -U postgres -d "$db" --slot bench_cdc)
+		"${recvlogical[@]}" --plugin wal2json --create-slot
 		# the reader keeps the event id of every outbox insert the stream carries
 		cdc_fifo=$work/cdc.fifo
 		mkfifo -m 600 "$cdc_fifo"
@@ -234,8 +233,7 @@ run_scenario() {
 		{ grep -o '"name":"id","type":"uuid","value":"[0-9a-f-]*"' <"$cdc_fifo" >"$work/cdc_ids.txt" || true; } &
 		reader_pid=$!
 		bg_pids+=("$reader_pid")
-		"${as_pg[@]}" "$bindir/pg_recvlogical" -h "$work" -p "$port" -U postgres -d "$db" \
-			--slot bench_cdc --start -f - --fsync-interval 1 --status-interval 1 \
+		"${recvlogical[@]}" --start -f - --fsync-interval 1 --status-interval 1 \
 			-o format-version=2 -o add-tables=order_mgmt.outbox -o actions=insert \
 			>"$cdc_fifo" 2>"$RESULTS_DIR/pg_recvlogical_$sc.log" &
 		recv_pid=$!
@@ -298,8 +296,8 @@ EOF
 	say "scenario $sc: pgbench -n -M prepared -c $CLIENTS -j $THREADS -t $per_client"
 	local start end
 	start=$(date +%s.%N)
-	"${as_pg[@]}" "$bindir/pgbench" -h "$work" -p "$port" -U postgres -n -M prepared \
-		-c "$CLIENTS" -j "$THREADS" -t "$per_client" -P 30 -f "$work/orders.pgbench" "$db" \
+	"${as_pg[@]}" "$bindir/pgbench" -h "$work" -p "$CLUSTER_PORT" -U postgres -n -M prepared \
+		-c "$CLIENTS" -j "$THREADS" -t "$per_client" -P 30 -f "$work/orders.pgbench" "${CART_VARS[@]}" "$db" \
 		>"$RESULTS_DIR/pgbench_$sc.log" 2>&1 || rc=$?
 	end=$(date +%s.%N)
 	R[$sc.pgbench_rc]=$rc
@@ -331,6 +329,7 @@ EOF
 		waited=$((waited + 1))
 	done
 	R[$sc.drained]=$drained
+	R[$sc.drained_note]="drained: $drained"
 	R[$sc.drain_s]=$waited
 	say "scenario $sc: drained=$drained after $waited s; settling $SETTLE s (purge and autovacuum still running)"
 	echo settle >"$work/phase"
@@ -357,56 +356,38 @@ EOF
 	sleep 2
 	vals=$(q "$db" -F, <<<"$sample_sql")
 	echo "$(date '+%F %T'),$sc,final,$(($(date +%s) - t0)),$vals,$(loadavg)" >>"$csv"
-	R[$sc.final]=$vals
-	local fin
-	fin=$(q "$db" -F'|' <<'EOF'
+	# the final state: the sample's counts, and the orders and sizes
+	IFS=, read -r _ "R[$sc.events]" "R[$sc.outbox_rows]" _ _ "R[$sc.outbox_live]" "R[$sc.outbox_dead]" \
+		"R[$sc.outbox_av]" "R[$sc.feed_rows]" _ "R[$sc.feed_live]" "R[$sc.feed_dead]" "R[$sc.feed_av]" _ <<<"$vals"
+	setR "$sc" '|' "$(q "$db" -F'|' <<'EOF'
 SELECT count(*), count(*) FILTER (WHERE status = 'COMPLETED'), count(*) FILTER (WHERE status = 'CANCELLED'),
-  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM order_mgmt.outbox_position_seq),
-  (SELECT count(*) FROM order_mgmt.outbox),
-  pg_size_pretty(pg_total_relation_size('order_mgmt.outbox')),
-  pg_size_pretty(pg_relation_size('order_mgmt.outbox')),
-  (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'order_mgmt.outbox'::regclass),
-  (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'order_mgmt.outbox'::regclass),
-  (SELECT autovacuum_count FROM pg_stat_user_tables WHERE relid = 'order_mgmt.outbox'::regclass),
-  (SELECT count(*) FROM order_mgmt.event_feed),
+  pg_size_pretty(pg_total_relation_size('order_mgmt.outbox')), pg_size_pretty(pg_relation_size('order_mgmt.outbox')),
   pg_size_pretty(pg_total_relation_size('order_mgmt.event_feed')),
-  (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'order_mgmt.event_feed'::regclass),
-  (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'order_mgmt.event_feed'::regclass),
-  (SELECT autovacuum_count FROM pg_stat_user_tables WHERE relid = 'order_mgmt.event_feed'::regclass),
   pg_size_pretty(pg_total_relation_size('order_mgmt.orders') + pg_total_relation_size('order_mgmt.order_lines')),
   pg_size_pretty((SELECT sum(size) FROM pg_ls_waldir()))
 FROM order_mgmt.orders
 EOF
-	)
-	setR "$sc" '|' "$fin" orders completed cancelled events outbox_rows outbox_size outbox_heap \
-		outbox_live outbox_dead outbox_av feed_rows feed_size feed_live feed_dead feed_av orders_size wal_size
+	)" orders completed cancelled outbox_size outbox_heap feed_size orders_size wal_size
 	R[$sc.orders_per_s]=$(awk -v n="${R[$sc.orders]}" -v t="${R[$sc.elapsed]}" 'BEGIN { printf "%.0f", n / t }')
-	R[$sc.tps_line]=$(grep -E '^tps' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1 || true)
 	R[$sc.latency]=$(sed -n 's/^latency average = //p' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1)
 	R[$sc.failed]=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$RESULTS_DIR/pgbench_$sc.log" | head -n 1)
 
 	# maxima over the samples (columns of the CSV)
-	R[$sc.max_outbox_rows]=$(awk -F, 'NR > 1 && $7 != "" { if ($7 > m) m = $7 } END { print m + 0 }' "$csv")
-	R[$sc.max_outbox_bytes]=$(awk -F, 'NR > 1 && $8 != "" { if ($8 > m) m = $8 } END { print m + 0 }' "$csv")
-	R[$sc.max_outbox_dead]=$(awk -F, 'NR > 1 && $11 != "" { if ($11 > m) m = $11 } END { print m + 0 }' "$csv")
-	R[$sc.max_feed_bytes]=$(awk -F, 'NR > 1 && $14 != "" { if ($14 > m) m = $14 } END { print m + 0 }' "$csv")
-	R[$sc.max_feed_dead]=$(awk -F, 'NR > 1 && $16 != "" { if ($16 > m) m = $16 } END { print m + 0 }' "$csv")
-	R[$sc.max_lag]=$(awk -F, 'NR > 1 && $20 != "" { if ($20 > m) m = $20 } END { print m + 0 }' "$csv")
-	R[$sc.max_backlog]=$(awk -F, 'NR > 1 && $21 != "" { if ($21 > m) m = $21 } END { print m + 0 }' "$csv")
-	R[$sc.max_slot_lag]=$(awk -F, 'NR > 1 && $22 != "" { if ($22 > m) m = $22 } END { print m + 0 }' "$csv")
+	local key col half
+	for key in max_outbox_rows:7 max_outbox_bytes:8 max_outbox_dead:11 max_feed_bytes:14 max_feed_dead:16 \
+		max_lag:20 max_backlog:21 max_slot_lag:22 max_wal:23; do
+		col=${key#*:}
+		R[$sc.${key%:*}]=$(awk -F, -v c="$col" 'NR > 1 && $c != "" { if ($c > m) m = $c } END { print m + 0 }' "$csv")
+	done
 	R[$sc.load_avg]=$(awk -F, '$3 == "load" && $24 != "" { n++; s += $24; if ($24 > m) m = $24 }
 		END { if (n) printf "%.1f / %.1f", s / n, m; else print "-" }' "$csv")
 	R[$sc.other_running]=$(awk -F, '$3 == "load" && $25 != "" { n++; s += $25 } END { if (n) printf "%.2f", s / n; else print "-" }' "$csv")
 	R[$sc.events_per_s]=$(awk -v n="${R[$sc.events]}" -v t="${R[$sc.elapsed]}" 'BEGIN { printf "%.0f", n / t }')
-	R[$sc.max_wal]=$(awk -F, 'NR > 1 && $23 != "" { if ($23 > m) m = $23 } END { print m + 0 }' "$csv")
-	# the outbox at the end of the load, and its largest size in the second half of it
-	R[$sc.load_end_rows]=$(cut -d, -f3 <<<"${R[$sc.load_end]}")
-	R[$sc.load_end_bytes]=$(cut -d, -f4 <<<"${R[$sc.load_end]}")
-	R[$sc.load_end_dead]=$(cut -d, -f7 <<<"${R[$sc.load_end]}")
-	R[$sc.max_bytes_first_half]=$(awk -F, -v h="$(awk -F, '$3 == "load" { n++ } END { print int(n / 2) }' "$csv")" \
-		'$3 == "load" { i++; if (i <= h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
-	R[$sc.max_bytes_second_half]=$(awk -F, -v h="$(awk -F, '$3 == "load" { n++ } END { print int(n / 2) }' "$csv")" \
-		'$3 == "load" { i++; if (i > h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
+	# the outbox at the end of the load, and its largest size in each half of it
+	IFS=, read -r _ _ "R[$sc.load_end_rows]" "R[$sc.load_end_bytes]" _ _ "R[$sc.load_end_dead]" _ <<<"${R[$sc.load_end]}"
+	half=$(awk -F, '$3 == "load" { n++ } END { print int(n / 2) }' "$csv")
+	R[$sc.max_bytes_first_half]=$(awk -F, -v h="$half" '$3 == "load" { i++; if (i <= h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
+	R[$sc.max_bytes_second_half]=$(awk -F, -v h="$half" '$3 == "load" { i++; if (i > h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
 
 	# autovacuum of the outbox and the feed, from the server log
 	setR "$sc" '|' "$(av_stats "$work/server.log" "$db" outbox)" av_outbox_runs av_outbox_interval \
@@ -415,11 +396,9 @@ EOF
 		av_feed_dead_items av_feed_not_removable
 
 	# purge statistics
-	R[$sc.purge_calls]=$(awk -F, 'NR > 1 && $2 != "error"' "$purgelog" | wc -l)
-	R[$sc.purge_errors]=$(awk -F, '$2 == "error"' "$purgelog" | wc -l)
-	R[$sc.purge_removed]=$(awk -F, 'NR > 1 && $2 != "error" { s += $2 } END { print s + 0 }' "$purgelog")
-	R[$sc.purge_ms]=$(awk -F, 'NR > 1 && $2 != "error" { n++; s += $3; if ($3 > m) m = $3 }
-		END { if (n) printf "%.1f / %.1f", s / n, m; else print "-" }' "$purgelog")
+	setR "$sc" '|' "$(awk -F, 'NR > 1 && $2 == "error" { e++ } NR > 1 && $2 != "error" { n++; r += $2; s += $3; if ($3 > m) m = $3 }
+		END { printf "%d|%d|%d|%s\n", n, e, r, (n ? sprintf("%.1f / %.1f", s / n, m) : "-") }' "$purgelog")" \
+		purge_calls purge_errors purge_removed purge_ms
 	R[$sc.purge_ms_p95]=$(awk -F, 'NR > 1 && $2 != "error" { print $3 }' "$purgelog" | sort -n |
 		awk '{ a[NR] = $1 } END { i = int(NR * 0.95); if (i < 1) i = 1; if (NR) print a[i]; else print "-" }')
 
@@ -491,11 +470,7 @@ cp "$log" "$RESULTS_DIR/server.log"
 say "server log: $n_errors ERROR/FATAL/PANIC, $n_warnings WARNING, $n_lockwaits lock waits," \
 	"autovacuum runs: outbox $n_av_outbox, event_feed $n_av_feed"
 
-settings=$(q postgres <<<"SELECT name || ' = ' || current_setting(name)
-	FROM pg_settings WHERE source = 'configuration file'
-	  AND name NOT IN ('unix_socket_directories', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time',
-	                   'datestyle', 'default_text_search_config', 'timezone', 'log_timezone', 'dynamic_shared_memory_type')
-	ORDER BY name")
+settings=$(settings_block postgres)
 av_settings=$(q postgres <<<"SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name)
 	FROM pg_settings WHERE name IN ('autovacuum_naptime', 'autovacuum_vacuum_cost_limit', 'autovacuum_vacuum_cost_delay',
 	                                'autovacuum_max_workers', 'synchronous_commit', 'max_wal_size', 'checkpoint_timeout')")
@@ -505,14 +480,24 @@ av_settings=$(q postgres <<<"SELECT string_agg(name || ' = ' || current_setting(
 v() { local x=${R[$1]:-}; printf '%s' "${x:--}"; }
 vb() { local x=${R[$1]:-}; if [ -n "$x" ]; then pretty "$x"; else printf -- '-'; fi; }
 has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
-col() { # col KEY: "| A | B |" cells for the scenarios run
-	local out="" sc
-	for sc in A B; do has "$sc" && out+=" $(v "$sc.$1") |"; done
-	printf '%s' "$out"
-}
-colb() {
-	local out="" sc
-	for sc in A B; do has "$sc" && out+=" $(vb "$sc.$1") |"; done
+# cells KEY[/KEY...] [(KEY)]...: one table cell per scenario run, the values
+# of the KEYs joined by " / " (a KEY in parentheses: " (value)"; a KEY
+# starting with "b:": its value in bytes, made readable)
+cells() {
+	local out="" sc k cell
+	for sc in A B; do
+		has "$sc" || continue
+		cell=""
+		for k in "$@"; do
+			case $k in
+			b:*) cell+=" / $(vb "$sc.${k#b:}")" ;;
+			\(*\)) k=${k#(}; cell+=" ($(v "$sc.${k%)}"))" ;;
+			*) cell+=" / $(v "$sc.$k")" ;;
+			esac
+		done
+		cell=${cell# / }
+		out+=" ${cell# } |"
+	done
 	printf '%s' "$out"
 }
 hdr="| |" sep="| --- |"
@@ -553,8 +538,6 @@ for sc in A B; do
 done
 reading+="The server log has $n_errors ERROR/FATAL/PANIC lines, $n_warnings warnings and $n_lockwaits lock waits over deadlock_timeout."
 
-mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
 	cat <<EOF
 # The bounded outbox: retention under load
@@ -566,22 +549,21 @@ server log of this run were kept in \`$RESULTS_DIR\`.
 
 ## Machine and server
 
-- $(nproc) CPUs ($cpu), $mem of memory, kernel $(uname -r)
-- $pg_version
+$(machine_lines postgres)
+- kernel $(uname -r)
 - a throwaway cluster (initdb, unix socket only), the settings of \`test/test.conf\` and
   \`shared_buffers = 256MB\`; everything else at its default ($av_settings).
   \`log_autovacuum_min_duration = 0\` and \`log_lock_waits = on\` only add log lines.
 - settings from the configuration file:
 
-\`\`\`
 $settings
-\`\`\`
 
 ## What runs
 
 Each scenario runs in a new database with a new \`CREATE EXTENSION order_mgmt\`:
 
-- **load**: \`pgbench -n -M prepared -c $CLIENTS -j $THREADS -t $per_client\` with the script below: one script
+- **load**: \`pgbench -n -M prepared -c $CLIENTS -j $THREADS -t $per_client ${CART_VARS[*]}\` with the script below (its
+  order statement is \`bench/pgbench/create_order.sql\`, over \`bench.cart\` of \`bench/setup.sql\`): one script
   run creates one 3-line order (its own transaction); 10% of the orders are then completed and 10%
   cancelled, each in a transaction of its own. So about 1.2 events per order.
 - **purge**: a loop calling \`SELECT order_mgmt.purge_events('$KEEP')\` with a 1 s sleep between calls.
@@ -602,38 +584,38 @@ $(cat "$work/orders.pgbench")
 
 $hdr
 $sep
-| orders created |$(col orders)
-| of which completed / cancelled |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.completed")" "$(v "$sc.cancelled")"; done)
-| events written (outbox_position_seq) |$(col events)
-| pgbench elapsed (s) |$(col elapsed)
-| orders/s (events/s) |$(for sc in A B; do has "$sc" && printf ' %s (%s) |' "$(v "$sc.orders_per_s")" "$(v "$sc.events_per_s")"; done)
-| load average (1 min) during the load: mean / max |$(col load_avg)
-| other processes running (not this benchmark's), mean over the samples |$(col other_running)
-| pgbench latency average |$(col latency)
-| pgbench failed transactions / exit code |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.failed")" "$(v "$sc.pgbench_rc")"; done)
-| **max outbox rows seen** (samples) |$(col max_outbox_rows)
-| **max outbox total size seen** |$(colb max_outbox_bytes)
-| max outbox n_dead_tup seen |$(col max_outbox_dead)
-| outbox at end of load: rows / total size / n_dead_tup |$(for sc in A B; do has "$sc" && printf ' %s / %s / %s |' "$(v "$sc.load_end_rows")" "$(vb "$sc.load_end_bytes")" "$(v "$sc.load_end_dead")"; done)
-| drain after the load (s) |$(for sc in A B; do has "$sc" && printf ' %s (drained: %s) |' "$(v "$sc.drain_s")" "$(v "$sc.drained")"; done)
-| **final outbox rows** |$(col outbox_rows)
-| **final outbox total size** (heap) |$(for sc in A B; do has "$sc" && printf ' %s (%s) |' "$(v "$sc.outbox_size")" "$(v "$sc.outbox_heap")"; done)
-| **final outbox n_live_tup / n_dead_tup** |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.outbox_live")" "$(v "$sc.outbox_dead")"; done)
-| outbox autovacuum runs (pg_stat) |$(col outbox_av)
-| outbox autovacuums logged / mean interval (s) |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.av_outbox_runs")" "$(v "$sc.av_outbox_interval")"; done)
-| outbox: most dead item ids one autovacuum removed / most "dead but not yet removable" |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.av_outbox_dead_items")" "$(v "$sc.av_outbox_not_removable")"; done)
-| max event_feed total size seen |$(colb max_feed_bytes)
-| max event_feed n_dead_tup seen |$(col max_feed_dead)
-| final event_feed rows / total size |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.feed_rows")" "$(v "$sc.feed_size")"; done)
-| final event_feed n_live_tup / n_dead_tup |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.feed_live")" "$(v "$sc.feed_dead")"; done)
-| event_feed autovacuum runs (pg_stat) |$(col feed_av)
-| event_feed autovacuums logged / mean interval (s) |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.av_feed_runs")" "$(v "$sc.av_feed_interval")"; done)
-| event_feed: most dead item ids one autovacuum removed / most "dead but not yet removable" |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.av_feed_dead_items")" "$(v "$sc.av_feed_not_removable")"; done)
-| purge calls / errors |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(v "$sc.purge_calls")" "$(v "$sc.purge_errors")"; done)
-| rows purged |$(col purge_removed)
-| purge_events ms: mean / max (p95) |$(for sc in A B; do has "$sc" && printf ' %s (%s) |' "$(v "$sc.purge_ms")" "$(v "$sc.purge_ms_p95")"; done)
-| orders + order_lines size |$(col orders_size)
-| max pg_wal size seen / at the end |$(for sc in A B; do has "$sc" && printf ' %s / %s |' "$(vb "$sc.max_wal")" "$(v "$sc.wal_size")"; done)
+| orders created |$(cells orders)
+| of which completed / cancelled |$(cells completed cancelled)
+| events written (outbox_position_seq) |$(cells events)
+| pgbench elapsed (s) |$(cells elapsed)
+| orders/s (events/s) |$(cells orders_per_s "(events_per_s)")
+| load average (1 min) during the load: mean / max |$(cells load_avg)
+| other processes running (not this benchmark's), mean over the samples |$(cells other_running)
+| pgbench latency average |$(cells latency)
+| pgbench failed transactions / exit code |$(cells failed pgbench_rc)
+| **max outbox rows seen** (samples) |$(cells max_outbox_rows)
+| **max outbox total size seen** |$(cells b:max_outbox_bytes)
+| max outbox n_dead_tup seen |$(cells max_outbox_dead)
+| outbox at end of load: rows / total size / n_dead_tup |$(cells load_end_rows b:load_end_bytes load_end_dead)
+| drain after the load (s) |$(cells drain_s "(drained_note)")
+| **final outbox rows** |$(cells outbox_rows)
+| **final outbox total size** (heap) |$(cells outbox_size "(outbox_heap)")
+| **final outbox n_live_tup / n_dead_tup** |$(cells outbox_live outbox_dead)
+| outbox autovacuum runs (pg_stat) |$(cells outbox_av)
+| outbox autovacuums logged / mean interval (s) |$(cells av_outbox_runs av_outbox_interval)
+| outbox: most dead item ids one autovacuum removed / most "dead but not yet removable" |$(cells av_outbox_dead_items av_outbox_not_removable)
+| max event_feed total size seen |$(cells b:max_feed_bytes)
+| max event_feed n_dead_tup seen |$(cells max_feed_dead)
+| final event_feed rows / total size |$(cells feed_rows feed_size)
+| final event_feed n_live_tup / n_dead_tup |$(cells feed_live feed_dead)
+| event_feed autovacuum runs (pg_stat) |$(cells feed_av)
+| event_feed autovacuums logged / mean interval (s) |$(cells av_feed_runs av_feed_interval)
+| event_feed: most dead item ids one autovacuum removed / most "dead but not yet removable" |$(cells av_feed_dead_items av_feed_not_removable)
+| purge calls / errors |$(cells purge_calls purge_errors)
+| rows purged |$(cells purge_removed)
+| purge_events ms: mean / max (p95) |$(cells purge_ms "(purge_ms_p95)")
+| orders + order_lines size |$(cells orders_size)
+| max pg_wal size seen / at the end |$(cells b:max_wal wal_size)
 EOF
 	if has A; then
 		cat <<EOF

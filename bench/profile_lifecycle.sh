@@ -11,13 +11,14 @@
 # It does NOT build or install the extension: it uses the order_mgmt
 # installed in the PostgreSQL of PG_CONFIG.  Needs valgrind.  The cluster,
 # the single-user runs and the per-function differences are those of
-# bench/profile_create_order.sh (bench/lib/profile.sh): every contender runs
+# bench/profile_create_order.sh (the profile_* functions of bench/lib.sh): every contender runs
 # twice, with N0 and N0 + N calls, one transaction per call, and the report
 # is (Ir(N0 + N) - Ir(N0)) / N, commit included.
 #
 # Every call takes a CREATED order of its own: the orders of all runs are
-# inserted first (triggers bypassed, into order_mgmt.orders or bare.orders)
-# and numbered in prof.lc; a run reads PREPARE w(int) AS <contender> and then
+# inserted first (bench_created_orders of bench/lib.sh, as bench/lifecycle.sh
+# does: triggers bypassed, into order_mgmt.orders or bench_bare.orders) and
+# numbered in prof.lc; a run reads PREPARE w(int) AS <contender> and then
 # EXECUTE w(k) for its own range of numbers.  Afterwards every run's orders
 # are checked to have moved, each once, to the contender's status.
 #
@@ -27,17 +28,18 @@
 #   cancel         SELECT order_mgmt.cancel_order(l.order_id, 'CUSTOMER_REQUESTED') ...
 #   complete       SELECT order_mgmt.complete_order(l.order_id) ...
 #   update         UPDATE order_mgmt.orders SET status = 'COMPLETED' WHERE order_id = (...)
-#   bare_complete  WITH u AS (UPDATE bare.orders SET status, version + 1,
-#                  completed_at ... RETURNING ...) INSERT INTO bare.outbox ...:
+#   bare_complete  WITH u AS (UPDATE bench_bare.orders SET status, version + 1,
+#                  completed_at ... RETURNING ...) INSERT INTO bench_bare.outbox ...:
 #                  bench/pgbench/complete_bare.sql, the harness's limit
 #   bare_cancel    the same for a cancellation (reason, cancelled_at, payload)
 #
 # Environment: PG_CONFIG, N=2000, N0=200,
 #   CONTENDERS="input cancel complete update bare_complete bare_cancel",
-#   KEEP=1 keeps the directory, WORKDIR=..., TOP=25 (see profile_create_order.sh).
+#   BENCH_OUT, KEEP=1, TOP=25 (see profile_create_order.sh).
 set -euo pipefail
-# shellcheck source=lib/profile.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/profile.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+profile_init profile_lifecycle "$@"
 CONTENDERS=${CONTENDERS:-"input cancel complete update bare_complete bare_cancel"}
 read -r -a contenders <<<"$CONTENDERS"
 
@@ -54,29 +56,29 @@ statement() {
 		update)
 			echo "UPDATE order_mgmt.orders SET status = 'COMPLETED' WHERE order_id = $id" ;;
 		bare_complete)
-			echo "WITH u AS (UPDATE bare.orders SET status = 'COMPLETED', version = version + 1, completed_at = now()" \
+			echo "WITH u AS (UPDATE bench_bare.orders SET status = 'COMPLETED', version = version + 1, completed_at = now()" \
 				" WHERE order_id = $id AND status = 'CREATED' RETURNING order_id, customer_id, version, completed_at)" \
-				" INSERT INTO bare.outbox (id, aggregatetype, aggregateid, type, payload, order_version," \
+				" INSERT INTO bench_bare.outbox (id, aggregatetype, aggregateid, type, payload, order_version," \
 				" schema_version, occurred_at, xact_id)" \
 				" SELECT order_mgmt.uuid_generate_v7(), 'order', order_id, 'OrderCompleted'," \
-				" jsonb_build_object('orderId', order_id, 'customerId', customer_id, 'completedAt', bare.rfc3339(completed_at))," \
+				" jsonb_build_object('orderId', order_id, 'customerId', customer_id, 'completedAt', bench.rfc3339(completed_at))," \
 				" version, '1.0.0', completed_at, pg_current_xact_id() FROM u" ;;
 		bare_cancel)
-			echo "WITH u AS (UPDATE bare.orders SET status = 'CANCELLED', version = version + 1, cancelled_at = now()," \
+			echo "WITH u AS (UPDATE bench_bare.orders SET status = 'CANCELLED', version = version + 1, cancelled_at = now()," \
 				" cancellation_reason = 'CUSTOMER_REQUESTED'" \
 				" WHERE order_id = $id AND status = 'CREATED'" \
 				" RETURNING order_id, customer_id, version, cancelled_at, cancellation_reason)" \
-				" INSERT INTO bare.outbox (id, aggregatetype, aggregateid, type, payload, order_version," \
+				" INSERT INTO bench_bare.outbox (id, aggregatetype, aggregateid, type, payload, order_version," \
 				" schema_version, occurred_at, xact_id)" \
 				" SELECT order_mgmt.uuid_generate_v7(), 'order', order_id, 'OrderCancelled'," \
 				" jsonb_build_object('orderId', order_id, 'customerId', customer_id, 'reason', cancellation_reason," \
-				" 'cancelledAt', bare.rfc3339(cancelled_at))," \
+				" 'cancelledAt', bench.rfc3339(cancelled_at))," \
 				" version, '1.0.0', cancelled_at, pg_current_xact_id() FROM u" ;;
 		*)
 			echo "unknown contender $1" >&2; exit 1 ;;
 	esac
 }
-schema_of() { case $1 in bare_*) echo bare ;; *) echo order_mgmt ;; esac; }
+schema_of() { case $1 in bare_*) echo bench_bare ;; *) echo order_mgmt ;; esac; }
 status_of() { case $1 in input) echo CREATED ;; *cancel) echo CANCELLED ;; *) echo COMPLETED ;; esac; }
 
 # the first order number of a contender's run (small: N0 orders, big: N0 + N)
@@ -87,30 +89,14 @@ first_of() {
 }
 
 # ---- the orders: every run's own, numbered -------------------------------
-profile_cluster
 plan=""
 for i in "${!contenders[@]}"; do
-	who=${contenders[$i]}
-	plan+="${plan:+,}($(first_of "$i" small), $((2 * N0 + N)), '$(schema_of "$who")')"
+	plan+="${plan:+,}($(($(first_of "$i" small) - 1)), $((2 * N0 + N)), '$(schema_of "${contenders[$i]}")')"
 done
 {
-	profile_bare_tables
-	cat <<EOF
-CREATE SCHEMA prof;
-CREATE TABLE prof.lc AS
-	SELECT p.first + g - 1 AS n, order_mgmt.uuid_generate_v7() AS order_id, p.schema
-	FROM (VALUES $plan) AS p(first, count, schema), generate_series(1, p.count) AS g;
-ALTER TABLE prof.lc ADD PRIMARY KEY (n);
-SET session_replication_role = replica;
-$(for s in order_mgmt bare; do
-	echo "INSERT INTO $s.orders (order_id, cart_id, customer_id, status, total, currency, version, created_at,
-		command_digest)
-	SELECT order_id, gen_random_uuid(), gen_random_uuid(), 'CREATED', 1000, 'EUR', 1, now(), sha256(uuid_send(order_id))
-	FROM prof.lc WHERE schema = '$s' ORDER BY n;"
-done)
-RESET session_replication_role;
-VACUUM ANALYZE;
-EOF
+	echo "CREATE SCHEMA prof;"
+	bench_created_orders prof.lc "$plan"
+	echo "VACUUM ANALYZE;"
 } | profile_setup
 
 # total instructions of one run of n calls from order number first
@@ -119,12 +105,12 @@ run_count() {
 	{
 		echo "PREPARE w(int) AS $(statement "$who")"
 		for ((k = first; k < first + n; k++)); do echo "EXECUTE w($k)"; done
-	} >"$work/$who-$tag.sql"
+	} >"$RAW/$who-$tag.sql"
 	profile_count "$who" "$tag"
 }
 
 declare -A ir
-echo "$("$bindir/postgres" -V), $("$PG_CONFIG" --pkglibdir)/order_mgmt.so, N=$N transitions (runs of N0+N minus runs of N0=$N0)"
+echo "$("$CLUSTER_BINDIR/postgres" -V), $("$PG_CONFIG" --pkglibdir)/order_mgmt.so, N=$N transitions (runs of N0+N minus runs of N0=$N0)"
 for i in "${!contenders[@]}"; do
 	who=${contenders[$i]}
 	small=$(run_count "$who" "$(first_of "$i" small)" "$N0" small)
@@ -144,13 +130,8 @@ done
 			"WHERE l.n BETWEEN $first AND $last AND o.status = '$(status_of "$who")' AND o.version = $version)" \
 			"<> $((2 * N0 + N)) THEN RAISE EXCEPTION '$who: not every order moved once'; END IF; END \$\$;"
 	done
-} >"$work/check.sql"
-chown postgres: "$work/check.sql"
-as_pg "$bindir/postgres" --single -D "$data" prof <"$work/check.sql" >"$work/check.log" 2>&1
-if grep -q ERROR "$work/check.log"; then
-	grep -m3 ERROR "$work/check.log" >&2
-	exit 1
-fi
+} >"$RAW/check.sql"
+profile_backend check
 
 printf '%-14s %14s %14s %18s %18s\n' contender "Ir/call" "net Ir/call" "vs bare_complete" "vs bare_cancel"
 for who in "${contenders[@]}"; do
@@ -175,3 +156,4 @@ if [ "$TOP" -gt 0 ]; then
 		profile_top "$who" "${ir[$who]}"
 	done
 fi
+profile_done

@@ -30,6 +30,17 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
+def pct(values, p):
+    """Percentile p of values (any order), interpolated between ranks (the
+    standalone reports of notify_modes.sh and scale.sh import it)."""
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
 def latency(files):
     # pgbench --log lines: client_id transaction_no time_us script_no epoch us
     values = []

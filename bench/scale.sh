@@ -49,7 +49,10 @@
 #                     without them (made after the load by CREATE DATABASE ...
 #                     TEMPLATE ... STRATEGY = FILE_COPY, then DROP INDEX), both in
 #                     each round, in alternating order, each once with
-#                     synchronous_commit on and once off; target: <= 5% loss
+#                     synchronous_commit on and once off; target: <= 5% loss;
+#                     the one cart script (bench_cart of bench/lib.sh): a 3-line
+#                     cart of the store's customers and products, its currency
+#                     in the store's mix
 #   sales_daily again after those runs (orders newer than the rollup's horizon)
 #   and after one more refresh_reports().
 #
@@ -163,6 +166,7 @@ for n in "${sizes[@]}"; do
 	q "$db" <<<'CREATE EXTENSION order_mgmt'
 	version=$(q "$db" <<<"SELECT extversion FROM pg_extension WHERE extname = 'order_mgmt'")
 	q "$db" -f "$ROOT/bench/sql/scale_gen.sql" >/dev/null
+	q "$db" -f "$ROOT/bench/setup.sql" -c "DROP SCHEMA bench_bare CASCADE" >/dev/null   # bench.cart only
 	# the keys and indexes of the two tables, to drop now and rebuild after the load
 	ddl_orders=$(table_ddl "$db" order_mgmt.orders)
 	ddl_lines=$(table_ddl "$db" order_mgmt.order_lines)
@@ -305,10 +309,7 @@ echo "round,seq,indexes,commit,tps,latency_ms" >"$cocsv"
 if [ "$reports" = 1 ]; then
 	db=s$largest
 	ncust=$((largest / 10 > 0 ? largest / 10 : 1))
-	bench_cart_script 3 customers="$ncust" customer='bench.customer_id(:cust::bigint)' products=9993 \
-		currency="CASE WHEN :cur::int < 55 THEN 'EUR' WHEN :cur::int < 80 THEN 'USD' WHEN :cur::int < 95 THEN 'GBP' ELSE 'JPY' END" \
-		>"$CLUSTER_WORK/create.pgbench"
-	chmod 644 "$CLUSTER_WORK/create.pgbench"
+	bench_cart 3 customers="$ncust" products=9993 currency=EUR:55,USD:25,GBP:15,JPY:5
 	# co_run ROUND SEQ LABEL DB: synchronous_commit on (the deployment default:
 	# commits wait for the WAL flush), then off (CPU-bound: what the indexes cost)
 	co_run() {
@@ -316,7 +317,7 @@ if [ "$reports" = 1 ]; then
 		for sc in on off; do
 			name=create_r${r}_${label}_$sc
 			q "$cdb" <<<'CHECKPOINT'
-			PGOPTIONS="-c synchronous_commit=$sc" pgb "$name" "$cdb" "$CLUSTER_WORK/create.pgbench" -c 4 -j 2 -T "$CO_S"
+			PGOPTIONS="-c synchronous_commit=$sc" pgb "$name" "$cdb" "$CART_SCRIPT" "${CART_VARS[@]}" -c 4 -j 2 -T "$CO_S"
 			echo "$r,$seq,$label,$sc,$(tps_of "$name"),$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$RAW/$name.out")" >>"$cocsv"
 			say "create_order round $r, $label report indexes, synchronous_commit $sc: $(tps_of "$name") orders/s"
 		done
@@ -352,7 +353,7 @@ machine=$(machine_lines postgres)
 settings=$(settings_block postgres)
 elapsed=$(($(date +%s) - started))
 
-python3 - "$RAW" "$FRAGMENT" "$SIZES" "$ROUNDS" "$GET_S" "$CO_S" "$REPORT_RUNS" "$CUST_S" "$version" \
+BENCH_LIB=$bench_root/bench python3 - "$RAW" "$FRAGMENT" "$SIZES" "$ROUNDS" "$GET_S" "$CO_S" "$REPORT_RUNS" "$CUST_S" "$version" \
 	"$elapsed" "$t0" "$clone_s" "${report_idx_names:-}" "${unrolled:-}" "${refresh2_s:-}" \
 	"$machine" "$settings" "${load_conf[*]}" <<'PY'
 import csv, glob, os, statistics, sys
@@ -370,13 +371,9 @@ def lat(prefix):
                 vals.append(int(p[2]) / 1000.0)
     return vals
 
-def pct(v, p):
-    v = sorted(v)
-    if not v:
-        return float("nan")
-    k = (len(v) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.environ["BENCH_LIB"])
+from report import pct  # noqa: E402  (bench/report.py)
 
 def fmt_n(n):
     return f"{n // 1000000}M" if n >= 1000000 and n % 1000000 == 0 else (f"{n // 1000}k" if n % 1000 == 0 else str(n))

@@ -1,26 +1,56 @@
--- bench/setup.sql: what the order-function sections share, run after
--- CREATE EXTENSION order_mgmt in the database "bench" (schema bench exists).
+-- bench/setup.sql: what the sections share, run after CREATE EXTENSION
+-- order_mgmt in the database of the benchmark (schema bench exists).
+
+-- One value of a weighted list 'v1:w1,v2:w2,...', at random in proportion
+-- to the weights
+CREATE FUNCTION bench.pick(list text) RETURNS text LANGUAGE sql VOLATILE
+AS $$
+	SELECT w.v
+	FROM (SELECT split_part(e, ':', 1) AS v,
+				 sum(split_part(e, ':', 2)::numeric) OVER (ORDER BY k) AS upto,
+				 sum(split_part(e, ':', 2)::numeric) OVER () AS total
+		  FROM unnest(string_to_array(list, ',')) WITH ORDINALITY AS u(e, k)) AS w,
+		 (SELECT random() AS r) AS x
+	WHERE w.upto > x.r * w.total
+	ORDER BY w.upto LIMIT 1
+$$;
 
 -- A CreateOrder command for a cart of n lines, fresh random ids each call:
 -- line i has quantity 1 + i % 3 and unit price 100 * i (minor units), the
--- total is their sum.  Every contender that takes the command (create_order,
--- the bare statement, the PL/pgSQL peer) calls this same function, so they
--- pay the same cost to get their input.
-CREATE FUNCTION bench.cart(n integer, payment_authorization_id text DEFAULT NULL)
+-- total is their sum.  The one command generator of the benchmarks: every
+-- section that creates orders calls it, through the one pgbench script
+-- bench/pgbench/create_order.sql (bench_cart of bench/lib.sh gives its
+-- variables), and the create_order section's other contenders call it the
+-- same way, so every contender pays the same to get its input.
+--   payment_authorization_id  the command's paymentAuthorizationId, if not NULL
+--   customers  0: a new customer id each call; N > 0: one of N customers,
+--              c0000000-0000-4000-8000-<k> (k from 1, as bench.customer_id of
+--              bench/sql/scale_gen.sql numbers them), k at random
+--   products   0: new product ids; N > 0: n consecutive of N products,
+--              a0000000-0000-4000-8000-<k> (k from 1), from a random start
+--   currency   a code, or a weighted list such as 'EUR:55,USD:25,GBP:15,JPY:5'
+--              (one code each call, at random in proportion to the weights)
+CREATE FUNCTION bench.cart(n integer, payment_authorization_id text DEFAULT NULL,
+	customers integer DEFAULT 0, products integer DEFAULT 0, currency text DEFAULT 'EUR')
 RETURNS jsonb LANGUAGE sql VOLATILE
 AS $$
 	SELECT jsonb_build_object(
 		'cartId', gen_random_uuid(),
-		'customerId', gen_random_uuid(),
+		'customerId', CASE WHEN customers > 0
+			THEN ('c0000000-0000-4000-8000-' || lpad((1 + floor(random() * customers))::bigint::text, 12, '0'))::uuid
+			ELSE gen_random_uuid() END,
 		'items', jsonb_agg(jsonb_build_object(
-			'productId', gen_random_uuid(),
+			'productId', CASE WHEN products > 0
+				THEN ('a0000000-0000-4000-8000-' || lpad((p.first + i - 1)::text, 12, '0'))::uuid
+				ELSE gen_random_uuid() END,
 			'quantity', 1 + i % 3,
 			'unitPrice', 100 * i) ORDER BY i),
 		'total', sum((1 + i % 3) * 100 * i)::bigint,
-		'currency', 'EUR')
+		'currency', CASE WHEN strpos(currency, ':') = 0 THEN currency ELSE bench.pick(currency) END)
 		|| CASE WHEN payment_authorization_id IS NULL THEN '{}'::jsonb
 				ELSE jsonb_build_object('paymentAuthorizationId', payment_authorization_id) END
-	FROM generate_series(1, n) AS i
+	FROM (SELECT CASE WHEN products > 0 THEN 1 + floor(random() * (products - n + 1))::integer END AS first) AS p,
+		generate_series(1, n) AS i
 $$;
 
 -- A time as the contract writes it: RFC 3339, UTC, microseconds (a function

@@ -22,7 +22,8 @@
 #                       tables (bench_bare of bench/setup.sql: LIKE order_mgmt.x
 #                       INCLUDING ALL, same columns, constraints and indexes, no triggers)
 #   bare+outbox         the same CTE plus the outbox row (a one-statement insert)
-#   outbox              create_order of bench.cart(n) (bench/setup.sql: the lines
+#   outbox              the one cart script, bench/pgbench/create_order.sql:
+#                       create_order of bench.cart(n) (bench/setup.sql: the lines
 #                       the CTEs write), order_mgmt.event_mode = outbox (the default)
 #   message             create_order, event_mode = message (a logical decoding message, no outbox row)
 #   outbox_and_message  create_order, event_mode = outbox_and_message
@@ -99,9 +100,8 @@ SQL
 		} >"$f"
 		;;
 	*)
-		cat >"$f" <<SQL
-SELECT order_mgmt.create_order(bench.cart($n));
-SQL
+		echo "$CART_SCRIPT"        # the one cart script (bench_cart of bench/lib.sh)
+		return
 		;;
 	esac
 	chmod 644 "$f"
@@ -112,9 +112,11 @@ SQL
 pgb() {
 	local c=$1 n=$2 t=$3 mode=outbox f
 	case $c in outbox | message | outbox_and_message) mode=$c ;; esac
+	bench_cart "$n"
 	f=$(script "$c" "$n")
 	"${as_pg[@]}" env PGOPTIONS="-c order_mgmt.event_mode=$mode" "$bindir/pgbench" -n -M prepared -c 1 \
-		-t "$t" -h "$CLUSTER_WORK" -p "$CLUSTER_PORT" -U postgres -f "$f" bench >"$RAW/pgbench.last" 2>&1 ||
+		-t "$t" -h "$CLUSTER_WORK" -p "$CLUSTER_PORT" -U postgres -f "$f" "${CART_VARS[@]}" bench \
+		>"$RAW/pgbench.last" 2>&1 ||
 		{ cat "$RAW/pgbench.last" >&2; die "pgbench failed ($c, $n lines)"; }
 }
 

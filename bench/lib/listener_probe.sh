@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # bench/lib/listener_probe.sh: drive the listener probe (bench/lib/listener_probe.py)
-# from a benchmark script (sourced, never run; after scripts/lib/cluster.sh,
-# whose as_pg it uses).  bench/defaults.sh and bench/notify_modes.sh use it.
+# from a benchmark script: a helper of bench/lib.sh, which sources it (after
+# scripts/lib/cluster.sh, whose as_pg it uses); scripts get these functions
+# from bench/lib.sh.  bench/defaults.sh and bench/notify_modes.sh use them.
 #
 #   probe_need_psycopg PYTHON          install Debian's python3-psycopg if PYTHON lacks psycopg
 #   probe_start PYTHON DSN LOG [CHANNEL...]

@@ -10,6 +10,7 @@
 #   cluster_conf "wal_level = logical"   # more settings, before the start
 #   cluster_start                        # sets CLUSTER_PORT
 #   cluster_psql -d postgres -c 'SELECT 1'
+#   cluster_stop                         # (optional) stop it, keep the directory
 #   cluster_destroy                      # in the caller's EXIT trap
 #
 # Binaries come from $PG_CONFIG (default: Debian's PostgreSQL 15), so a
@@ -36,14 +37,17 @@ cluster_pids() {
 	pgrep -u postgres -f -- "$1" || true
 }
 
-# cluster_create NAME: a temporary directory owned by postgres, with initdb run in it
+# cluster_create NAME [INITDB ARG...]: a temporary directory owned by
+# postgres, with initdb run in it (the ARGs after the defaults: a later
+# --locale wins)
 cluster_create() {
 	CLUSTER_WORK=$(mktemp -d "/tmp/order_mgmt-$1.XXXXXX")
+	shift
 	CLUSTER_DATA=$CLUSTER_WORK/data
 	[ ${#as_pg[@]} -eq 0 ] || chown postgres: "$CLUSTER_WORK"
 	chmod 755 "$CLUSTER_WORK"
 	"${as_pg[@]}" "$CLUSTER_BINDIR/initdb" -D "$CLUSTER_DATA" -U postgres -A trust -E UTF8 \
-		--locale=C.UTF-8 >"$CLUSTER_WORK/initdb.log" 2>&1 || {
+		--locale=C.UTF-8 "$@" >"$CLUSTER_WORK/initdb.log" 2>&1 || {
 		cat "$CLUSTER_WORK/initdb.log" >&2
 		return 1
 	}
@@ -103,15 +107,20 @@ cluster_conninfo() {
 	printf 'host=%s port=%s user=postgres dbname=%s' "$CLUSTER_WORK" "$CLUSTER_PORT" "$1"
 }
 
+# cluster_stop: stops the server if it runs (the data directory stays)
+cluster_stop() {
+	if [ -f "$CLUSTER_DATA/postmaster.pid" ]; then
+		"${as_pg[@]}" "$CLUSTER_BINDIR/pg_ctl" -D "$CLUSTER_DATA" -m fast -w -t 60 stop \
+			>/dev/null 2>&1
+	fi
+}
+
 # cluster_destroy: stops the server, waits for every process under the work
 # directory to end, removes it; fails if a process would not go away
 cluster_destroy() {
 	local left
 	[ -n "$CLUSTER_WORK" ] || return 0
-	if [ -f "$CLUSTER_DATA/postmaster.pid" ]; then
-		"${as_pg[@]}" "$CLUSTER_BINDIR/pg_ctl" -D "$CLUSTER_DATA" -m fast -w -t 60 stop \
-			>/dev/null 2>&1
-	fi
+	cluster_stop
 	for _ in $(seq 1 100); do
 		[ -z "$(cluster_pids "$CLUSTER_WORK")" ] && break
 		sleep 0.1
