@@ -27,8 +27,8 @@
  * rewritten after they were thrown, in PG_CATCH, and thrown again; nothing
  * runs in between, so no subtransaction is needed.
  *
- * Layer 2 (the order functions), router side: it calls only PL/Proxy,
- * through the function manager.
+ * Layer 5 (API), router side: it calls only PL/Proxy, through the
+ * function manager, and reads the router_timeout setting.
  *
  *-------------------------------------------------------------------------
  */
