@@ -570,8 +570,11 @@ sub added_up
 	return { map { $_ => join('|', map { $_->bstr } @{ $sum{$_} }) } keys %sum };
 }
 
-# a zone whose date differs from UTC's now (and for the next hours)
-my $utc_hour = (gmtime)[2];
+# a zone in which the date of the latest order event is not its UTC date:
+# UTC+14 from 10:00 UTC on (the next day there), else UTC-10 (the day before)
+my $utc_hour = routed(
+	"SELECT extract(hour FROM max(greatest(created_at, completed_at, cancelled_at)) AT TIME ZONE 'UTC') "
+	  . 'FROM order_mgmt.customer_orders');
 my $other_zone = $utc_hour < 10 ? 'Pacific/Honolulu' : 'Pacific/Kiritimati';
 
 my $sales = 'SELECT day, currency, minor_unit, orders_created, orders_completed, orders_cancelled, '
