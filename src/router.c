@@ -21,6 +21,9 @@
  * PL/Proxy cannot connect, loses the connection or times out it raises
  * XX000; that becomes OM003 (ERRCODE_OM_SHARD_UNREACHABLE), with PL/Proxy's
  * words as the detail and a hint that says whether the call may have run.
+ * So does what PL/Proxy passes on as a shard's error when it is the end of
+ * the shard's session (a FATAL such as a shutdown's, or libpq's words for a
+ * lost connection): a router session whose shard restarted meets it.
  * PL/Proxy's own timeouts are only looked at when a shard sends something,
  * so order_mgmt.router_timeout bounds a call with a timer of ours that
  * cancels it; a call cancelled that way is OM003 too.  Errors are
@@ -203,6 +206,40 @@ is_unreachable_error(ErrorData *edata)
 	return false;
 }
 
+/*
+ * True when what PL/Proxy passes on as the shard's error says that the
+ * shard's session ended rather than that the call failed: a FATAL of the
+ * shard (shutting down, crashed, database dropped, idle session timeout),
+ * a connection exception, or libpq's own words for a connection it lost,
+ * which carry no SQLSTATE (PL/Proxy makes them XX000) and no severity.  A
+ * pooled router session meets these when its shard restarted since its
+ * last call.
+ */
+static bool
+is_lost_session_error(ErrorData *edata)
+{
+	if (edata->funcname == NULL ||
+		strcmp(edata->funcname, "plproxy_remote_error") != 0)
+		return false;
+	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) ==
+		ERRCODE_TO_CATEGORY(ERRCODE_CONNECTION_EXCEPTION))
+		return true;
+	switch (edata->sqlerrcode)
+	{
+		case ERRCODE_ADMIN_SHUTDOWN:
+		case ERRCODE_CRASH_SHUTDOWN:
+		case ERRCODE_CANNOT_CONNECT_NOW:
+		case ERRCODE_DATABASE_DROPPED:
+		case ERRCODE_IDLE_SESSION_TIMEOUT:
+			return true;
+		case ERRCODE_INTERNAL_ERROR:
+			return edata->message == NULL ||
+				strstr(edata->message, REMOTE_MESSAGE_MARK) == NULL;
+		default:
+			return false;
+	}
+}
+
 /* True when the shard cannot have run the call: no connection was made. */
 static bool
 is_connect_error(ErrorData *edata)
@@ -250,6 +287,12 @@ rethrow_from_shard(ForwardTarget *target, MemoryContext cxt)
 
 	MemoryContextSwitchTo(cxt);
 	edata = CopyErrorData();
+	if (is_lost_session_error(edata))
+	{
+		/* the shard ended the session (or libpq lost it): not the call's error */
+		FlushErrorState();
+		report_unreachable(target, edata);
+	}
 	if (edata->funcname != NULL &&
 		strcmp(edata->funcname, "plproxy_remote_error") == 0)
 	{

@@ -19,7 +19,9 @@
 #   - logical decoding: wal2json options and rows, slot_changes (the SQL
 #     interface), start_recvlogical and cdc_barrier (pg_recvlogical);
 #   - child processes (spawn, exited, reap; none outlives the test) and
-#     polling helpers (wait_for_query, notify_worker_pid).
+#     polling helpers (wait_for_query, notify_worker_pid);
+#   - sql_outcome: what a psql client got for a statement, the error's
+#     SQLSTATE, message, detail and hint taken apart.
 #
 # Nothing here asserts anything except announcement_ok; the tests keep
 # their own checks.
@@ -46,6 +48,7 @@ our @EXPORT = qw(
   wal2json_options wal2json_row slot_changes start_recvlogical cdc_barrier
   spawn exited reap file_lines
   wait_for_query notify_worker_pid
+  sql_outcome
 );
 
 # the root of the source tree (this file is test/perl/OrderMgmt/Test.pm)
@@ -434,6 +437,53 @@ sub notify_worker_pid
 	return $node->safe_psql('postgres',
 		"SELECT pid FROM pg_stat_activity "
 		  . "WHERE backend_type = 'order_mgmt notify worker' AND datname = '$db'");
+}
+
+########################################################################
+# What a client got
+
+# Runs $sql with psql (VERBOSITY verbose) on database $db of $node, or on
+# $opt{connstr}, and returns what the client got: { ret (psql's exit
+# code), stdout, stderr } and, for the first error psql printed, sqlstate,
+# message, detail, hint and context (undef when the error had none).  psql
+# stops at the first error unless on_error_stop => 0.
+sub sql_outcome
+{
+	my ($node, $db, $sql, %opt) = @_;
+	my ($ret, $stdout, $stderr) = $node->psql(
+		$db, $sql,
+		on_error_stop => $opt{on_error_stop} // 1,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ],
+		(defined $opt{connstr} ? (connstr => $opt{connstr}) : ()));
+	my %got = (ret => $ret, stdout => $stdout, stderr => $stderr);
+	my $field;
+	for my $line (split /\n/, $stderr)
+	{
+		if ($line =~
+			/^(?:psql:[^:]*:\d+: )?(ERROR|FATAL|WARNING|NOTICE|INFO|LOG):  (?:([0-9A-Z]{5}): )?(.*)$/)
+		{
+			# a later message of any severity ends the first error's fields
+			last if defined $got{sqlstate};
+			$field = undef;
+			next unless $1 eq 'ERROR' || $1 eq 'FATAL';
+			($got{sqlstate}, $got{message}) = ($2, $3);
+			$field = 'message';
+		}
+		elsif (defined $field && $line =~ /^(DETAIL|HINT|CONTEXT):  (.*)$/)
+		{
+			$field = lc $1;
+			$got{$field} = $2;
+		}
+		elsif (defined $field && $line =~ /^(?:LOCATION|QUERY|STATEMENT|LINE \d+):/)
+		{
+			$field = 'ignored';
+		}
+		elsif (defined $field && $field ne 'ignored')
+		{
+			$got{$field} .= "\n$line";
+		}
+	}
+	return \%got;
 }
 
 ########################################################################
