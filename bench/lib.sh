@@ -26,16 +26,23 @@
 #   bench_start [LINE...]       bench_server with bench.conf and LINEs, then
 #                               database "bench", CREATE EXTENSION order_mgmt,
 #                               schema "bench"
+#   bench_use NAME              more than one server (bench/router.sh): makes
+#                               server NAME the current one, the one every
+#                               function here talks to; the next bench_server
+#                               or bench_start makes a NAME not used before
 #   bench_sql [psql args]       SQL on stdin, database bench, unaligned tuples
 #   q DB [psql args]            the same in database DB
-#   bench_reset_tables SCHEMA.. TRUNCATE the order tables of each schema (the
-#                               guard triggers of order_mgmt bypassed)
+#   bench_reset_tables [-d DB] SCHEMA..
+#                               TRUNCATE the order tables of each schema (the
+#                               guard triggers of order_mgmt bypassed), in
+#                               database bench or DB
 #   bench_pgbench TAGS CLIENTS FILE [pgbench args...]
 #                               one timed pgbench run (prepared statements, per-
-#                               transaction log); appends {TAGS, tps, latency
-#                               p50/p99 from the log, ...} to $RAW/runs.jsonl
-#                               and prints "tps p50 p99"
-#   bench_cart LINES [customers=N] [products=N] [currency=C]
+#                               transaction log) in database $BENCH_DB (default
+#                               bench); appends {TAGS, tps, latency p50/p99
+#                               from the log, ...} to $RAW/runs.jsonl and
+#                               prints "tps p50 p99"
+#   bench_cart LINES [customers=N] [products=N] [currency=C] [partitions=N held=P,..]
 #                               CART_SCRIPT and CART_VARS: the one pgbench
 #                               script of a created order (bench/pgbench/
 #                               create_order.sql, over bench.cart of
@@ -58,7 +65,8 @@
 # Ctrl-C (cluster_destroy in the EXIT trap), after the listener probe of
 # bench/lib/listener_probe.sh (sourced here: probe_start, probe_begin,
 # probe_end, probe_stop) if the script started one; the server log is
-# copied to $RAW/server.log, and its last lines shown on a failure.
+# copied to $RAW/server.log (server NAME of bench_use: $RAW/server-NAME.log),
+# and its last lines shown on a failure.
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=$bench_root
@@ -76,7 +84,12 @@ SCALE=0
 BENCH_PYTHON=""
 BENCH_RUN_NO=1
 BENCH_STOPFILE=""
+BENCH_DB=bench
 bg_pids=()
+# the named servers of bench_use: their directories, data directories, ports
+BENCH_SERVER=""
+bench_srv_names=()
+declare -gA bench_srv_work=() bench_srv_data=() bench_srv_port=()
 
 say() { printf '[%s] %s: %s\n' "$(date +%H:%M:%S)" "${BENCH_SECTION:-bench}" "$*" >&2; }
 die() { printf '%s: %s\n' "${BENCH_SECTION:-bench}" "$*" >&2; exit 1; }
@@ -90,9 +103,9 @@ bench_int() {
 	done
 }
 
-# bench_cleanup: the EXIT trap (stop what was started, keep the server log)
+# bench_cleanup: the EXIT trap (stop what was started, keep the server logs)
 bench_cleanup() {
-	local rc=$? p
+	local rc=$? p name
 	set +e
 	trap "" HUP INT TERM PIPE
 	trap - EXIT
@@ -100,18 +113,54 @@ bench_cleanup() {
 	probe_stop
 	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
-	if [ -n "$CLUSTER_WORK" ]; then
-		# on a failure (not a signal), the end of the server log
-		if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ -f "$CLUSTER_WORK/server.log" ]; then
-			echo "---- last lines of the server log" >&2
-			tail -n 20 "$CLUSTER_WORK/server.log" >&2
-		fi
-		[ -n "$RAW" ] && [ -f "$CLUSTER_WORK/server.log" ] &&
-			cp "$CLUSTER_WORK/server.log" "$RAW/server.log" 2>/dev/null
-		cd /
-		cluster_destroy || rc=1
+	cd /
+	bench_keep_server
+	if [ ${#bench_srv_names[@]} -gt 0 ]; then
+		for name in "${bench_srv_names[@]}"; do
+			CLUSTER_WORK=${bench_srv_work[$name]}
+			CLUSTER_DATA=${bench_srv_data[$name]}
+			CLUSTER_PORT=${bench_srv_port[$name]}
+			bench_destroy_server "$rc" "$name" || rc=1
+		done
+	elif [ -n "$CLUSTER_WORK" ]; then
+		bench_destroy_server "$rc" "" || rc=1
 	fi
 	exit $rc
+}
+
+# bench_destroy_server RC NAME: stops and removes the current server, its
+# log kept in $RAW (and its end shown if RC is a failure, not a signal)
+bench_destroy_server() {
+	local rc=$1 log=server${2:+-$2}.log
+	if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && [ -f "$CLUSTER_WORK/server.log" ]; then
+		echo "---- last lines of the server log${2:+ of server $2}" >&2
+		tail -n 20 "$CLUSTER_WORK/server.log" >&2
+	fi
+	[ -n "$RAW" ] && [ -f "$CLUSTER_WORK/server.log" ] &&
+		cp "$CLUSTER_WORK/server.log" "$RAW/$log" 2>/dev/null
+	cluster_destroy
+}
+
+# bench_keep_server: records the current named server (directory and port)
+bench_keep_server() {
+	[ -n "$BENCH_SERVER" ] && [ -n "$CLUSTER_WORK" ] || return 0
+	[ -n "${bench_srv_work[$BENCH_SERVER]+set}" ] || bench_srv_names+=("$BENCH_SERVER")
+	bench_srv_work[$BENCH_SERVER]=$CLUSTER_WORK
+	bench_srv_data[$BENCH_SERVER]=$CLUSTER_DATA
+	bench_srv_port[$BENCH_SERVER]=$CLUSTER_PORT
+}
+
+# bench_use NAME: makes server NAME the current one (CLUSTER_WORK,
+# CLUSTER_DATA, CLUSTER_PORT: what cluster_psql, q, bench_sql,
+# bench_pgbench... talk to); for a NAME not used before, the next
+# bench_server or bench_start makes it.  In $(...) it lasts to the end of
+# the subshell; make servers in the script's own shell.
+bench_use() {
+	bench_keep_server
+	BENCH_SERVER=$1
+	CLUSTER_WORK=${bench_srv_work[$1]:-}
+	CLUSTER_DATA=${bench_srv_data[$1]:-}
+	CLUSTER_PORT=${bench_srv_port[$1]:-}
 }
 
 # bench_init NAME [ARGS]: the script's name, output directories, traps
@@ -191,7 +240,9 @@ bench_server() {
 		shift 2
 	done
 	[ ${#files[@]} -gt 0 ] || files=(bench/bench.conf)
-	cluster_create "bench-$BENCH_SECTION" || die "initdb failed"
+	[ -z "$BENCH_SERVER" ] || [ -z "$CLUSTER_WORK" ] || die "server $BENCH_SERVER exists already"
+	cluster_create "bench-$BENCH_SECTION${BENCH_SERVER:+-$BENCH_SERVER}" || die "initdb failed"
+	bench_keep_server
 	for f in "${files[@]}"; do
 		if [ "$f" = bench/bench.conf ] && [ -n "${BENCH_CONF_OMIT:-}" ]; then
 			cluster_conf "" "# $f without the lines matching /$BENCH_CONF_OMIT/"
@@ -205,6 +256,7 @@ bench_server() {
 		cluster_conf "# settings of $BENCH_SECTION" "$@"
 	fi
 	cluster_start || die "could not start the server"
+	bench_keep_server
 }
 
 # bench_start [LINE...]: the section's server, database bench, the extension
@@ -212,7 +264,7 @@ bench_start() {
 	bench_server "$@"
 	cluster_psql -d postgres -c 'CREATE DATABASE bench'
 	cluster_psql -d bench -c 'CREATE EXTENSION order_mgmt' -c 'CREATE SCHEMA bench'
-	say "server on $CLUSTER_WORK port $CLUSTER_PORT, $(bench_sql <<<'SHOW server_version')," \
+	say "${BENCH_SERVER:+server $BENCH_SERVER: }server on $CLUSTER_WORK port $CLUSTER_PORT, $(bench_sql <<<'SHOW server_version')," \
 		"order_mgmt $(bench_sql <<<"SELECT extversion FROM pg_extension WHERE extname = 'order_mgmt'")"
 }
 
@@ -221,23 +273,29 @@ q() { local db=$1; shift; cluster_psql -d "$db" -At "$@"; }
 
 bench_sql() { cluster_psql -d bench -At "$@"; }
 
-# bench_reset_tables SCHEMA...: empty the order tables of each schema, so
-# every run starts from the same state (TRUNCATE drops the tables' buffers,
-# dirty or not: nothing is left for a later run to write back)
+# bench_reset_tables [-d DB] SCHEMA...: empty the order tables of each
+# schema (in database bench, or DB), so every run starts from the same state
+# (TRUNCATE drops the tables' buffers, dirty or not: nothing is left for a
+# later run to write back)
 bench_reset_tables() {
-	local s tables=()
+	local s tables=() db=bench
+	if [ "${1:-}" = -d ]; then
+		db=$2
+		shift 2
+	fi
 	for s in "$@"; do
 		tables+=("$s.order_lines" "$s.orders" "$s.outbox")
 	done
-	bench_sql <<EOF
+	q "$db" <<EOF
 SET session_replication_role = replica;
 TRUNCATE $(IFS=,; echo "${tables[*]}");
 RESET session_replication_role;
 EOF
 }
 
-# bench_pgbench TAGS CLIENTS FILE [ARGS...]: one pgbench run; TAGS is a JSON
-# object's members ("contender": "x", "clients": 4, ...) saved with the result
+# bench_pgbench TAGS CLIENTS FILE [ARGS...]: one pgbench run in database
+# $BENCH_DB of the current server; TAGS is a JSON object's members
+# ("contender": "x", "clients": 4, ...) saved with the result
 bench_pgbench() {
 	local tags=$1 clients=$2 file=$3 dir threads out tps failed stats
 	shift 3
@@ -252,7 +310,7 @@ bench_pgbench() {
 	out=$dir/pgbench.out
 	"${as_pg[@]}" "$CLUSTER_BINDIR/pgbench" -n -M prepared -c "$clients" -j "$threads" \
 		-h "$CLUSTER_WORK" -p "$CLUSTER_PORT" -U postgres -f "$file" \
-		--log --log-prefix="$dir/tx" "$@" bench >"$out" 2>&1 ||
+		--log --log-prefix="$dir/tx" "$@" "$BENCH_DB" >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "pgbench failed ($tags)"; }
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
 	[ -n "$tps" ] || { cat "$out" >&2; die "no tps in pgbench's output"; }
@@ -266,26 +324,31 @@ bench_pgbench() {
 		"{\"tps\": $tps, $stats}"
 }
 
-# bench_cart LINES [customers=N] [products=N] [currency=C]: sets CART_SCRIPT
-# to bench/pgbench/create_order.sql, the one pgbench script of a created
-# order (order_mgmt.create_order of bench.cart of bench/setup.sql, whose
-# arguments are pgbench variables), and CART_VARS to the pgbench options
-# (-D ...) that give them: a LINES-line cart; with customers=N one of N
-# customers, else a new one each time; with products=N LINES consecutive of
-# N products, else new ones; currency C (default EUR) or a weighted list
-# (EUR:55,USD:25,...): see bench.cart
+# bench_cart LINES [customers=N] [products=N] [currency=C] [partitions=N
+# held=P,...]: sets CART_SCRIPT to bench/pgbench/create_order.sql, the one
+# pgbench script of a created order (order_mgmt.create_order of bench.cart
+# of bench/setup.sql, whose arguments are pgbench variables), and CART_VARS
+# to the pgbench options (-D ...) that give them: a LINES-line cart; with
+# customers=N one of N customers, else a new one each time; with products=N
+# LINES consecutive of N products, else new ones; currency C (default EUR)
+# or a weighted list (EUR:55,USD:25,...); with partitions=N held=P,Q a cart
+# of partition P or Q of a cluster of N partitions, else any: see bench.cart
 bench_cart() {
-	local a customers=0 products=0 currency=EUR
+	local a customers=0 products=0 currency=EUR partitions=0 held=""
 	for a in "${@:2}"; do
 		case $a in
 		customers=*) customers=${a#*=} ;;
 		products=*) products=${a#*=} ;;
 		currency=*) currency=${a#*=} ;;
+		partitions=*) partitions=${a#*=} ;;
+		held=*) held=${a#*=} ;;
 		*) die "bench_cart: unknown option $a" ;;
 		esac
 	done
+	[ "$partitions" = 0 ] || [ -n "$held" ] || die "bench_cart: partitions=$partitions needs held=..."
 	CART_SCRIPT=$bench_root/bench/pgbench/create_order.sql
-	CART_VARS=(-D "lines=$1" -D "customers=$customers" -D "products=$products" -D "currency=$currency")
+	CART_VARS=(-D "lines=$1" -D "customers=$customers" -D "products=$products" -D "currency=$currency"
+		-D "partitions=$partitions" -D "held={$held}")
 }
 
 # bench_created_orders TABLE PLAN: the SQL that makes TABLE (n, order_id,

@@ -5,9 +5,9 @@
                                      "n": .., "p50_ms": .., "p99_ms": ..
   report.py SECTION RUNS.jsonl OUT.md META.json
                                      the fragment of section create_order,
-                                     get_order, lifecycle or defaults from its
-                                     runs (defaults: its probe results too, in
-                                     the file META.json names)
+                                     get_order, lifecycle, defaults or router
+                                     from its runs (defaults: its probe
+                                     results too, in the file META.json names)
 
 Every run is one line of RUNS.jsonl: its tags (contender, clients, round,
 ...), pgbench's tps (without connection time) and the latency percentiles
@@ -405,8 +405,122 @@ def defaults(runs, meta, out):
                f"last: {meta['load_end']}. Timed part: {meta['seconds']} s.\n")
 
 
+# ---------------------------------------------------------------------------
+ROUTER_CONTENDERS = {
+    "create_direct": "`create_order` direct on shard A",
+    "create_routed": "`create_order` through the router (to shard A)",
+    "get_direct": "`get_order` direct on shard A",
+    "get_routed": "`get_order` through the router (from shard A)",
+    "one_instance": "router, 1 shard instance (all 4 partitions)",
+    "two_instances": "router, 2 shard instances (2 partitions each)",
+}
+
+
+def added_ms(runs, subject, other, key):
+    """median over rounds of p50(subject) - p50(other), both in the same round"""
+    by_round = {}
+    for r in runs:
+        if key(r):
+            by_round.setdefault(r["round"], {})[r["contender"]] = r["p50_ms"]
+    return med([d[subject] - d[other] for d in by_round.values() if subject in d and other in d])
+
+
+def router(runs, meta, out):
+    out.append("## Router: the cost of a routed call\n")
+    out.append(
+        f"Three servers on this one machine, each a fresh throwaway server with the settings "
+        f"below, all on unix sockets: **shard A** (database `bench`: `order_mgmt`, "
+        f"`assign_partitions(4, '{{0,2}}')`; database `single`: `order_mgmt`, "
+        f"`assign_partitions(4, '{{0,1,2,3}}')`), **shard B** (`bench`: "
+        f"`assign_partitions(4, '{{1,3}}')`) and the **router** (PL/Proxy {meta['plproxy']}, "
+        f"`CREATE EXTENSION order_mgmt_router CASCADE`; database `bench`: server "
+        f"`order_mgmt_cluster` with p0 and p2 on shard A's `bench`, p1 and p3 on shard B's; "
+        f"database `single`: p0 to p3 all on shard A's `single`; a user mapping for PUBLIC). "
+        f"The client (pgbench, `-M prepared`, 1 thread for 1 client, 2 otherwise) runs on the "
+        f"same machine. Contenders:\n")
+    out.append("- `create_order` of a 3-line cart (`bench/pgbench/create_order.sql`, "
+               "`bench.cart` of `bench/setup.sql`), **direct** on shard A against the same call "
+               "**through the router**. A shard refuses carts it does not hold (OM002), so both "
+               "take carts of partitions 0 and 2 only: `bench.cart` with `partitions = 4`, "
+               "`held = {0,2}` draws cart ids until one falls in a held partition (2 draws "
+               "on average), in the statement pgbench sends, the same call for both; every "
+               "routed call thus goes to shard A, and the two differ only by the hop through "
+               "the router (its backend builds the cart and PL/Proxy forwards it).")
+    out.append(f"- `get_order` of a random one of {meta['orders']} orders (1 to 5 lines) "
+               f"created on shard A before the reads (`bench/pgbench/get_order.sql`, the ids in "
+               f"a side table copied to the router, looked up the same way on both), **direct** "
+               f"on shard A against **through the router**. Before timing, both answers were "
+               f"compared for {meta['checked']} orders: {meta['mismatches']} differ.")
+    out.append("- Throughput **through the router** with carts of every partition: with **one "
+               "shard instance** holding all 4 partitions (router database `single`) and with "
+               "**two instances** holding 2 each (router database `bench`). **On this 2-core "
+               "machine this is no scaling claim**: the router, both shards and pgbench share "
+               "the same two cores, so a second instance adds no CPU; what it shows is what "
+               "routing to two servers costs, or saves, against one.")
+    out.append("")
+    out.append(
+        f"{header_rounds(meta)} The create_order contenders run in the same rounds, the "
+        "get_order contenders in rounds of their own after them (on the orders they read). "
+        "Before every create_order run the order tables of the three shard databases are "
+        "emptied (TRUNCATE; "
+        "one CHECKPOINT before the first run); after it, the orders stored in each shard "
+        "database are counted and must be exactly the run's transactions, where the "
+        f"contender sends them (checked in every run: {meta['count_checks']}). A router "
+        "backend opens its connection to each shard at its first call, inside the timed "
+        "run (once per client and shard: a few ms in a run of seconds).\n")
+    out.append(sync_note(meta))
+    clients_list = sorted({r["clients"] for r in runs})
+    out.append("### Summary\n")
+    out.append("Routed / direct: tps through the router over tps direct, median of the per-round "
+               "ratios (below 1.00x: the routed call is slower); added p50: the routed call's "
+               "median latency minus the direct one's, median over the rounds.\n")
+    out.append("| clients | create_order routed / direct | added p50 ms | get_order routed / direct "
+               "| added p50 ms | router: 2 instances / 1 |")
+    out.append("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in clients_list:
+        key = (lambda r, c=c: r["clients"] == c)
+        out.append(
+            f"| {c} | {fmt(ratio(runs, 'create_routed', 'create_direct', key), '.2f')}x | "
+            f"{fmt(added_ms(runs, 'create_routed', 'create_direct', key), '.3f')} | "
+            f"{fmt(ratio(runs, 'get_routed', 'get_direct', key), '.2f')}x | "
+            f"{fmt(added_ms(runs, 'get_routed', 'get_direct', key), '.3f')} | "
+            f"{fmt(ratio(runs, 'two_instances', 'one_instance', key), '.2f')}x |")
+    out.append("")
+    groups = [
+        ("Direct and routed calls", [("create_direct", None), ("create_routed", "create_direct"),
+                                     ("get_direct", None), ("get_routed", "get_direct")],
+         "routed / direct"),
+        ("Through the router: one shard instance or two (2 cores: the router's cost, not "
+         "scaling)", [("one_instance", None), ("two_instances", "one_instance")],
+         "2 instances / 1"),
+    ]
+    for title, contenders, ratio_label in groups:
+        out.append(f"### {title}\n")
+        out.append(f"| clients | contender | tps | p50 ms | p99 ms | {ratio_label} |")
+        out.append("| ---: | --- | ---: | ---: | ---: | ---: |")
+        for c in clients_list:
+            key = (lambda r, c=c: r["clients"] == c)
+            for name, other in contenders:
+                tps = stat(runs, name, key, "tps")
+                if tps is None:
+                    continue
+                rr = "" if other is None else fmt(ratio(runs, name, other, key), ".2f") + "x"
+                out.append(f"| {c} | {ROUTER_CONTENDERS[name]} | {tps:.0f} | "
+                           f"{fmt(stat(runs, name, key, 'p50_ms'), '.2f')} | "
+                           f"{fmt(stat(runs, name, key, 'p99_ms'), '.2f')} | {rr} |")
+        out.append("")
+    out.append("### Machine and settings\n")
+    out.append(meta["machine"])
+    out.append("")
+    out.append(f"The settings of all three servers (`bench/bench.conf`, then the section's "
+               f"`synchronous_commit = {meta['synchronous_commit']}`), as shard A shows them:\n")
+    out.append(meta["settings"])
+    out.append("")
+    out.append(f"Timed part: {meta['seconds']} s.\n")
+
+
 SECTIONS = {"create_order": create_order, "get_order": get_order, "lifecycle": lifecycle,
-            "defaults": defaults}
+            "defaults": defaults, "router": router}
 
 
 def main():

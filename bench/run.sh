@@ -39,7 +39,7 @@
 # A section whose script does not exist is skipped with a note in the report.
 set -euo pipefail
 
-STANDARD=(create_order get_order lifecycle wal_bytes cdc_drain notify defaults)
+STANDARD=(create_order get_order lifecycle wal_bytes cdc_drain notify defaults router)
 SCALE=(scale stats_views)
 
 usage() {

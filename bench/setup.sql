@@ -35,13 +35,32 @@ $$;
 --              a0000000-0000-4000-8000-<k> (k from 1), from a random start
 --   currency   a code, or a weighted list such as 'EUR:55,USD:25,GBP:15,JPY:5'
 --              (one code each call, at random in proportion to the weights)
+--   partitions 0: any cart id; N > 0 (a cluster of N partitions, see
+--              docs/sharding.md): a cart id of one of the partitions in held,
+--              its key (order_mgmt.cart_partition_key) & (N - 1), drawn again
+--              until it is (bench/router.sh: carts a shard holds; with 2 of
+--              4 partitions held, 2 draws on average)
+--   held       the partitions wanted (0 to N - 1), when partitions > 0
 CREATE FUNCTION bench.cart(n integer, payment_authorization_id text DEFAULT NULL,
-	customers integer DEFAULT 0, products integer DEFAULT 0, currency text DEFAULT 'EUR')
+	customers integer DEFAULT 0, products integer DEFAULT 0, currency text DEFAULT 'EUR',
+	partitions integer DEFAULT 0, held integer[] DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+	cart uuid := gen_random_uuid();
 BEGIN
+	IF partitions > 0 THEN
+		IF coalesce(cardinality(held), 0) = 0 OR EXISTS (SELECT FROM unnest(held) AS h(p)
+				WHERE p IS NULL OR p < 0 OR p >= partitions) THEN
+			RAISE EXCEPTION 'bench.cart: held must list partitions 0 to %', partitions - 1
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		WHILE NOT (order_mgmt.cart_partition_key(cart) & (partitions - 1)) = ANY (held) LOOP
+			cart := gen_random_uuid();
+		END LOOP;
+	END IF;
 	RETURN (SELECT jsonb_build_object(
-		'cartId', gen_random_uuid(),
+		'cartId', cart,
 		'customerId', CASE WHEN customers > 0
 			THEN ('c0000000-0000-4000-8000-' || lpad((1 + floor(random() * customers))::bigint::text, 12, '0'))::uuid
 			ELSE gen_random_uuid() END,
@@ -65,6 +84,13 @@ $$;
 CREATE FUNCTION bench.rfc3339(t timestamptz) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+
+-- With psql's variable cart_only set (psql -v cart_only=1), only the
+-- functions above: a router database (bench/router.sh) has no order tables
+-- to copy.
+\if :{?cart_only}
+\quit
+\endif
 
 -- bench_bare: the same tables as order_mgmt's (same columns, constraints
 -- and indexes, copied with LIKE ... INCLUDING ALL so they follow the

@@ -4,4 +4,4 @@
 -- bench/lib.sh): lines, customers, products, currency.  The create_order
 -- section's other contenders (create_order_bare.sql, create_order_plpgsql.sql)
 -- take their command from the very same call.
-SELECT order_mgmt.create_order(bench.cart(:lines, NULL, :customers, :products, :currency));
+SELECT order_mgmt.create_order(bench.cart(:lines, NULL, :customers, :products, :currency, :partitions, :held));

@@ -4,7 +4,7 @@
 -- tables, validating nothing.
 WITH c AS MATERIALIZED (
 	SELECT cmd, order_mgmt.uuid_generate_v7() AS order_id, now() AS created_at
-	FROM bench.cart(:lines, NULL, :customers, :products, :currency) AS cmd
+	FROM bench.cart(:lines, NULL, :customers, :products, :currency, :partitions, :held) AS cmd
 ), o AS (
 	INSERT INTO bench_bare.orders (order_id, cart_id, customer_id, status, total, currency,
 		payment_authorization_id, version, created_at, command_digest)
