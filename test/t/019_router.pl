@@ -42,92 +42,26 @@ use Test::More;
 # 1. The cluster
 ########################################################################
 
-my %shard;
-$shard{A} = start_node('shard_a', preload => 1);
-$shard{B} = start_node('shard_b', preload => 1);
-my %holds = (A => '{0,2}', B => '{1,3}');
-for my $s (qw(A B))
-{
-	$shard{$s}->safe_psql(
-		'postgres', qq{
-		SELECT order_mgmt.create_roles();
-		SELECT order_mgmt.assign_partitions(4, '$holds{$s}');
-		CREATE ROLE shop LOGIN IN ROLE order_mgmt_writer, order_mgmt_reader;
-	});
-}
-
-my $router = start_node('router', preload => 1, extension => []);
-
-# a libpq connection string for database postgres of $node
-sub shard_connstr
-{
-	my ($node) = @_;
-	return sprintf('host=%s port=%d dbname=postgres', $node->host, $node->port);
-}
-
-# the partition options of the cluster, as ALTER SERVER ... OPTIONS (SET ...)
-# or CREATE SERVER take them
-sub partition_options
-{
-	my ($verb, %to) = @_;
-	return join(', ',
-		map { "$verb p$_ " . sql_literal($to{$_}) } sort keys %to);
-}
-my %partition_shard = (0 => 'A', 1 => 'B', 2 => 'A', 3 => 'B');
-my %normal = map { $_ => shard_connstr($shard{ $partition_shard{$_} }) } 0 .. 3;
-
-$router->safe_psql(
-	'postgres', qq{
-	CREATE EXTENSION plproxy;
-	CREATE EXTENSION order_mgmt_router;
-	SELECT order_mgmt.create_roles();
-	CREATE ROLE checkout LOGIN IN ROLE order_mgmt_writer, order_mgmt_reader;
-	CREATE SERVER order_mgmt_cluster FOREIGN DATA WRAPPER plproxy
-	  OPTIONS (} . partition_options('', %normal) . qq{);
-	CREATE USER MAPPING FOR PUBLIC SERVER order_mgmt_cluster OPTIONS (user 'shop');
-});
+my $cluster = start_cluster();
+my %shard = %{ $cluster->{shard} };
+my $router = $cluster->{router};
+my %partition_shard = %{ $cluster->{partition_shard} };
+my %normal = %{ $cluster->{normal} };
 is($router->safe_psql('postgres', 'SELECT order_mgmt.cluster_partitions()'),
 	'{0,1,2,3}', 'the router sees 4 partitions');
 
-my $client = $router->connstr('postgres') . ' user=checkout';
-my %shard_client = map { $_ => $shard{$_}->connstr('postgres') . ' user=shop' } qw(A B);
+my $client = $cluster->{client};
+my %shard_client = %{ $cluster->{shard_client} };
 
 # $sql run through the router as checkout; dies on an error
-sub routed
-{
-	my ($sql) = @_;
-	my $got = sql_outcome($router, 'postgres', $sql, connstr => $client);
-	die "routed call failed: $got->{stderr}" if $got->{ret} != 0;
-	return $got->{stdout};
-}
+sub routed { return routed_sql($cluster, @_); }
 
 # $sql run on shard $s as shop; dies on an error
-sub direct
-{
-	my ($s, $sql) = @_;
-	my $got = sql_outcome($shard{$s}, 'postgres', $sql, connstr => $shard_client{$s});
-	die "direct call on shard $s failed: $got->{stderr}" if $got->{ret} != 0;
-	return $got->{stdout};
-}
+sub direct { return shard_sql($cluster, @_); }
 
 ########################################################################
 # 2. Routing
 ########################################################################
-
-# The partition of cart $cart (text), computed here: FNV-1a (32 bits) of
-# the uuid's 16 bytes, the low 10 bits, & (4 - 1).
-sub cart_partition
-{
-	my ($cart) = @_;
-	(my $hex = $cart) =~ s/-//g;
-	my $hash = 2166136261;
-	for my $byte (unpack('C*', pack('H32', $hex)))
-	{
-		$hash ^= $byte;
-		$hash = ($hash * 16777619) & 0xffffffff;
-	}
-	return ($hash & 1023) & 3;
-}
 
 # carts 1..40 of this file: hex letters in them, so that case matters;
 # three customers, three currencies, prices that differ

@@ -21,7 +21,10 @@
 #   - child processes (spawn, exited, reap; none outlives the test) and
 #     polling helpers (wait_for_query, notify_worker_pid);
 #   - sql_outcome: what a psql client got for a statement, the error's
-#     SQLSTATE, message, detail and hint taken apart.
+#     SQLSTATE, message, detail and hint taken apart;
+#   - a sharded cluster: start_cluster (two shards and a router over
+#     PL/Proxy), routed_sql and shard_sql, cart_partition (FNV-1a computed
+#     here), shard_connstr and partition_options.
 #
 # Nothing here asserts anything except announcement_ok; the tests keep
 # their own checks.
@@ -49,6 +52,7 @@ our @EXPORT = qw(
   spawn exited reap file_lines
   wait_for_query notify_worker_pid
   sql_outcome
+  start_cluster routed_sql shard_sql cart_partition shard_connstr partition_options
 );
 
 # the root of the source tree (this file is test/perl/OrderMgmt/Test.pm)
@@ -484,6 +488,112 @@ sub sql_outcome
 		}
 	}
 	return \%got;
+}
+
+########################################################################
+# A sharded cluster
+
+# A libpq connection string for database postgres of $node.
+sub shard_connstr
+{
+	my ($node) = @_;
+	return sprintf('host=%s port=%d dbname=postgres', $node->host, $node->port);
+}
+
+# The partition options of the cluster, as CREATE SERVER (verb '') or
+# ALTER SERVER ... OPTIONS (verb SET) take them, for partition => connstr.
+sub partition_options
+{
+	my ($verb, %to) = @_;
+	return join(', ',
+		map { "$verb p$_ " . sql_literal($to{$_}) } sort keys %to);
+}
+
+# The partition of cart $cart (uuid text) among $count partitions (a power
+# of two, default 4), computed here: FNV-1a (32 bits) of the uuid's 16
+# bytes, the low 10 bits, & ($count - 1).
+sub cart_partition
+{
+	my ($cart, $count) = @_;
+	(my $hex = $cart) =~ s/-//g;
+	my $hash = 2166136261;
+	for my $byte (unpack('C*', pack('H32', $hex)))
+	{
+		$hash ^= $byte;
+		$hash = ($hash * 16777619) & 0xffffffff;
+	}
+	return ($hash & 1023) & (($count // 4) - 1);
+}
+
+# Two shards and a router, each a server of its own (started with the
+# library preloaded).  Shard A (node shard_a) holds partitions {0,2} of 4,
+# shard B (shard_b) {1,3}; each has order_mgmt's roles and a role shop, a
+# member of its writer and reader.  The router (node router) has plproxy,
+# order_mgmt_router, the roles and a role checkout (a member of its writer
+# and reader), and the cluster: server order_mgmt_cluster sending p0 and p2
+# to A, p1 and p3 to B, connecting as shop.  Returns
+#   { shard => { A => node, B => node }, router => node,
+#     partition_shard => { 0 => 'A', 1 => 'B', ... },
+#     normal => { partition => the connstr the server sends it to },
+#     client => router connstr as checkout,
+#     shard_client => { A => connstr as shop, B => ... } }
+sub start_cluster
+{
+	my %cluster;
+	my %holds = (A => '{0,2}', B => '{1,3}');
+	for my $s (qw(A B))
+	{
+		my $node = start_node('shard_' . lc $s, preload => 1);
+		$node->safe_psql(
+			'postgres', qq{
+			SELECT order_mgmt.create_roles();
+			SELECT order_mgmt.assign_partitions(4, '$holds{$s}');
+			CREATE ROLE shop LOGIN IN ROLE order_mgmt_writer, order_mgmt_reader;
+		});
+		$cluster{shard}{$s} = $node;
+		$cluster{shard_client}{$s} = $node->connstr('postgres') . ' user=shop';
+	}
+	$cluster{partition_shard} = { 0 => 'A', 1 => 'B', 2 => 'A', 3 => 'B' };
+	$cluster{normal} = {
+		map { $_ => shard_connstr($cluster{shard}{ $cluster{partition_shard}{$_} }) }
+		  0 .. 3
+	};
+
+	my $router = start_node('router', preload => 1, extension => []);
+	$router->safe_psql(
+		'postgres', qq{
+		CREATE EXTENSION order_mgmt_router CASCADE;
+		SELECT order_mgmt.create_roles();
+		CREATE ROLE checkout LOGIN IN ROLE order_mgmt_writer, order_mgmt_reader;
+		CREATE SERVER order_mgmt_cluster FOREIGN DATA WRAPPER plproxy
+		  OPTIONS (} . partition_options('', %{ $cluster{normal} }) . qq{);
+		CREATE USER MAPPING FOR PUBLIC SERVER order_mgmt_cluster OPTIONS (user 'shop');
+	});
+	$cluster{router} = $router;
+	$cluster{client} = $router->connstr('postgres') . ' user=checkout';
+	return \%cluster;
+}
+
+# $sql run through the router of $cluster as checkout; its output, or
+# death on an error.
+sub routed_sql
+{
+	my ($cluster, $sql) = @_;
+	my $got = sql_outcome($cluster->{router}, 'postgres', $sql,
+		connstr => $cluster->{client});
+	die "routed call failed: $got->{stderr}" if $got->{ret} != 0;
+	return $got->{stdout};
+}
+
+# $sql run on shard $s of $cluster as shop; its output, or death on an
+# error.
+sub shard_sql
+{
+	my ($cluster, $s, $sql) = @_;
+	my $got = sql_outcome($cluster->{shard}{$s}, 'postgres', $sql,
+		connstr => $cluster->{shard_client}{$s});
+	die "direct call on shard $s failed: $got->{stderr}" if $got->{ret} != 0;
+	return $got->{stdout};
 }
 
 ########################################################################
