@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the order_mgmt benchmark driver.  See bench/README.md.
 #
-#   sudo bench/run.sh                       # the standard set (about 11 min on 2 cores)
+#   sudo bench/run.sh                       # the standard set (about 12 min on 2 cores)
 #   sudo bench/run.sh --scale               # plus the scale points (millions of orders)
 #   sudo bench/run.sh --quick               # a smoke run (< 1 min), report in $BENCH_OUT
 #   sudo bench/run.sh --sections create_order,get_order --out /tmp/r.md

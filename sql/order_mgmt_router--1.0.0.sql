@@ -62,12 +62,15 @@ COMMENT ON FUNCTION @extschema@.order_route_key(uuid) IS
 -- Called only by the order functions below, never by clients (PUBLIC may
 -- not): those give the shard's errors without PL/Proxy's wrapping, and
 -- OM003 for a shard that cannot be reached.  client_min_messages keeps
--- PL/Proxy's NOTICE about reconnecting after a shard's error from callers.
+-- from callers PL/Proxy's NOTICE about reconnecting after a shard's error
+-- and the wrapped WARNING a shard sends as it shuts down ("REMOTE WARNING:
+-- terminating connection ..."): the call's outcome is its result or its
+-- error.  The shard's server log still has them.
 
 CREATE FUNCTION @extschema@.forward_create_order(command jsonb)
 RETURNS uuid
 LANGUAGE plproxy
-SET client_min_messages = warning
+SET client_min_messages = error
 AS $$
 	CLUSTER 'order_mgmt_cluster';
 	RUN ON order_mgmt.command_partition_key(command);
@@ -77,7 +80,7 @@ $$;
 CREATE FUNCTION @extschema@.forward_get_order(order_id uuid)
 RETURNS jsonb
 LANGUAGE plproxy
-SET client_min_messages = warning
+SET client_min_messages = error
 AS $$
 	CLUSTER 'order_mgmt_cluster';
 	RUN ON order_mgmt.order_route_key(order_id);
@@ -88,7 +91,7 @@ CREATE FUNCTION @extschema@.forward_cancel_order(order_id uuid, reason text,
 												 expected_version integer)
 RETURNS integer
 LANGUAGE plproxy
-SET client_min_messages = warning
+SET client_min_messages = error
 AS $$
 	CLUSTER 'order_mgmt_cluster';
 	RUN ON order_mgmt.order_route_key(order_id);
@@ -99,7 +102,7 @@ CREATE FUNCTION @extschema@.forward_complete_order(order_id uuid,
 												   expected_version integer)
 RETURNS integer
 LANGUAGE plproxy
-SET client_min_messages = warning
+SET client_min_messages = error
 AS $$
 	CLUSTER 'order_mgmt_cluster';
 	RUN ON order_mgmt.order_route_key(order_id);
@@ -195,7 +198,7 @@ CREATE FUNCTION @extschema@.forward_gather_sales_daily(partitions integer[], tim
 	OUT net_amount numeric)
 RETURNS SETOF record
 LANGUAGE plproxy
-SET client_min_messages = warning
+SET client_min_messages = error
 AS $$
 	CLUSTER 'order_mgmt_cluster';
 	SPLIT partitions;
@@ -208,7 +211,7 @@ CREATE FUNCTION @extschema@.forward_gather_cancellations_by_reason(partitions in
 	OUT orders_cancelled bigint, OUT cancelled_amount numeric)
 RETURNS SETOF record
 LANGUAGE plproxy
-SET client_min_messages = warning
+SET client_min_messages = error
 AS $$
 	CLUSTER 'order_mgmt_cluster';
 	SPLIT partitions;
@@ -223,7 +226,7 @@ CREATE FUNCTION @extschema@.forward_gather_customer_orders(partitions integer[],
 	OUT cancelled_at timestamptz, OUT cancellation_reason text)
 RETURNS SETOF record
 LANGUAGE plproxy
-SET client_min_messages = warning
+SET client_min_messages = error
 AS $$
 	CLUSTER 'order_mgmt_cluster';
 	SPLIT partitions;
