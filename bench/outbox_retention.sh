@@ -44,10 +44,12 @@
 # purge and autovacuum run for SETTLE seconds more, stops its loops and
 # measures the final state.
 #
-# Writes bench/RETENTION.md (or $REPORT) and keeps the CSVs, logs and the
-# server log in $RESULTS_DIR (default: $BENCH_OUT/outbox_retention, BENCH_OUT a
-# new /tmp directory).  The exit trap of bench/lib.sh stops its loops and
-# the server, even on error or Ctrl-C.
+# Writes bench/RETENTION.md (or $REPORT), rendered by bench/report.py
+# (retention) from runs.jsonl (each scenario's results) and meta.json (the
+# run's facts), and keeps them, the CSVs, logs and the server log in
+# $RESULTS_DIR (default: $BENCH_OUT/outbox_retention, BENCH_OUT a new /tmp
+# directory).  The exit trap of bench/lib.sh stops its loops and the server,
+# even on error or Ctrl-C.
 #
 # Environment:
 #   ORDERS=1000000       orders per scenario (rounded up to a multiple of 4)
@@ -171,29 +173,6 @@ loadavg() {
 }
 
 pretty() { numfmt --to=iec-i --suffix=B --format='%.1f' "$1" 2>/dev/null || echo "$1 B"; }
-
-# av_stats LOG DB TABLE: the autovacuum runs logged for order_mgmt.TABLE of DB:
-# "runs|mean seconds between runs|most dead item identifiers removed by a
-# run|most tuples dead but not yet removable"
-av_stats() {
-	awk -v tbl="\"$2.order_mgmt.$3\":" '
-		index($0, "automatic vacuum of table " tbl) {
-			split($2, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3]
-			if (n) gap += s - last
-			last = s; n++; cur = 1; next
-		}
-		cur && /^\t/ {
-			if (match($0, /[0-9]+ are dead but not yet removable/)) {
-				v = substr($0, RSTART, RLENGTH) + 0; if (v > nr) nr = v
-			}
-			if (match($0, /[0-9]+ dead item identifiers/)) {
-				v = substr($0, RSTART, RLENGTH) + 0; if (v > di) di = v
-			}
-			next
-		}
-		{ cur = 0 }
-		END { printf "%d|%s|%d|%d\n", n, (n > 1 ? sprintf("%.0f", gap / (n - 1)) : "-"), di, nr }' "$1"
-}
 
 # results, by scenario: R[A.key]
 declare -A R
@@ -389,12 +368,6 @@ EOF
 	R[$sc.max_bytes_first_half]=$(awk -F, -v h="$half" '$3 == "load" { i++; if (i <= h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
 	R[$sc.max_bytes_second_half]=$(awk -F, -v h="$half" '$3 == "load" { i++; if (i > h && $8 > m) m = $8 } END { print m + 0 }' "$csv")
 
-	# autovacuum of the outbox and the feed, from the server log
-	setR "$sc" '|' "$(av_stats "$work/server.log" "$db" outbox)" av_outbox_runs av_outbox_interval \
-		av_outbox_dead_items av_outbox_not_removable
-	setR "$sc" '|' "$(av_stats "$work/server.log" "$db" event_feed)" av_feed_runs av_feed_interval \
-		av_feed_dead_items av_feed_not_removable
-
 	# purge statistics
 	setR "$sc" '|' "$(awk -F, 'NR > 1 && $2 == "error" { e++ } NR > 1 && $2 != "error" { n++; r += $2; s += $3; if ($3 > m) m = $3 }
 		END { printf "%d|%d|%d|%s\n", n, e, r, (n ? sprintf("%.1f / %.1f", s / n, m) : "-") }' "$purgelog")" \
@@ -476,195 +449,28 @@ av_settings=$(q postgres <<<"SELECT string_agg(name || ' = ' || current_setting(
 	                                'autovacuum_max_workers', 'synchronous_commit', 'max_wal_size', 'checkpoint_timeout')")
 
 # ---------------------------------------------------------------------------
-# the report
-v() { local x=${R[$1]:-}; printf '%s' "${x:--}"; }
-vb() { local x=${R[$1]:-}; if [ -n "$x" ]; then pretty "$x"; else printf -- '-'; fi; }
-has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
-# cells KEY[/KEY...] [(KEY)]...: one table cell per scenario run, the values
-# of the KEYs joined by " / " (a KEY in parentheses: " (value)"; a KEY
-# starting with "b:": its value in bytes, made readable)
-cells() {
-	local out="" sc k cell
-	for sc in A B; do
-		has "$sc" || continue
-		cell=""
-		for k in "$@"; do
-			case $k in
-			b:*) cell+=" / $(vb "$sc.${k#b:}")" ;;
-			\(*\)) k=${k#(}; cell+=" ($(v "$sc.${k%)}"))" ;;
-			*) cell+=" / $(v "$sc.$k")" ;;
-			esac
-		done
-		cell=${cell# / }
-		out+=" ${cell# } |"
-	done
-	printf '%s' "$out"
-}
-hdr="| |" sep="| --- |"
-has A && { hdr+=" A: CDC only |"; sep+=" ---: |"; }
-has B && { hdr+=" B: polling consumer |"; sep+=" ---: |"; }
-
-# one paragraph reading the figures
-reading=""
-for sc in A B; do
-	has "$sc" || continue
-	name=$([ "$sc" = A ] && echo "CDC only" || echo "with a polling consumer")
-	h1=${R[$sc.max_bytes_first_half]} h2=${R[$sc.max_bytes_second_half]} ev=${R[$sc.events]}
-	rate=${R[$sc.events_per_s]}
-	window=$((rate * ${KEEP%% *}))
-	dead_s=$(awk -v d="${R[$sc.max_outbox_dead]}" -v r="$rate" 'BEGIN { if (r > 0) printf "%.0f", d / r; else print "-" }')
-	if [ "${R[$sc.elapsed]%.*}" -lt 120 ]; then
-		verdict="cannot be judged: the load lasted ${R[$sc.elapsed]} s, too short beside the $KEEP retention window and the 60 s autovacuum naptime (at most ${R[$sc.max_outbox_rows]} rows, $(pretty "${R[$sc.max_outbox_bytes]}"), for $ev events written)"
-	elif [ "${R[$sc.max_outbox_rows]}" -lt $((ev / 10)) ] && [ "$h2" -le $((h1 * 3 / 2 + 1048576)) ]; then
-		verdict="stayed bounded: at most ${R[$sc.max_outbox_rows]} rows for $ev events written (about $window rows is the $KEEP retention window at $rate events/s), and at most $(pretty "${R[$sc.max_outbox_bytes]}"), no larger in the second half of the load ($(pretty "$h2")) than in the first ($(pretty "$h1")) give or take 50%"
-	else
-		verdict="did NOT stay bounded: it reached ${R[$sc.max_outbox_rows]} rows ($(pretty "${R[$sc.max_outbox_bytes]}")) for $ev events written (the $KEEP retention window is about $window rows at $rate events/s); its largest size in the first half of the load was $(pretty "$h1"), in the second half $(pretty "$h2")"
-	fi
-	reading+="In scenario $sc ($name) the outbox $verdict. "
-	if awk -v o="${R[$sc.other_running]}" 'BEGIN { exit !(o + 0 >= 0.5) }'; then
-		reading+="This scenario shared the machine with other work (on average ${R[$sc.other_running]} other processes running at each sample, load average ${R[$sc.load_avg]} mean / max on $(nproc) CPUs): its throughput says little about the extension, and its event rate varied over the run. "
-	fi
-	if [ "${R[$sc.av_outbox_runs]:-0}" -gt 0 ]; then
-		reading+="Its size is set by the dead rows left between two autovacuums rather than by the live ones: n_dead_tup peaked at ${R[$sc.max_outbox_dead]} (about $dead_s s of events); autovacuum ran on it ${R[$sc.av_outbox_runs]} times, every ${R[$sc.av_outbox_interval]} s on average (autovacuum_naptime is 60 s, and the table's threshold of 10000 dead rows is reached within seconds, so the naptime sets the pace), and never found more than ${R[$sc.av_outbox_not_removable]} tuples dead but not yet removable. "
-	else
-		reading+="Autovacuum never ran on it during the run; n_dead_tup peaked at ${R[$sc.max_outbox_dead]} (about $dead_s s of events). "
-	fi
-	reading+="At the end of the load it held ${R[$sc.load_end_rows]} rows and ${R[$sc.load_end_dead]} dead tuples; after the drain and $SETTLE s more it held ${R[$sc.outbox_rows]} rows, n_live_tup ${R[$sc.outbox_live]} / n_dead_tup ${R[$sc.outbox_dead]}, in ${R[$sc.outbox_size]} (heap ${R[$sc.outbox_heap]}). "
-	if [ "$sc" = B ]; then
-		reading+="The event_feed peaked at $(pretty "${R[$sc.max_feed_bytes]}") (n_dead_tup at most ${R[$sc.max_feed_dead]}) and ended at ${R[$sc.feed_rows]} rows in ${R[$sc.feed_size]} (n_dead_tup ${R[$sc.feed_dead]}). The consumer kept up: its backlog peaked at ${R[$sc.max_backlog]} events and its lag was ${R[$sc.lag]} at the end; it received ${R[$sc.seen_ids]} distinct events of ${R[$sc.events]} written, with ${R[$sc.duplicates]} duplicates and ${R[$sc.missing]} missing. "
-	else
-		reading+="The slot's lag peaked at $(pretty "${R[$sc.max_slot_lag]}") and pg_wal at $(pretty "${R[$sc.max_wal]}"); the CDC stream carried ${R[$sc.cdc_events]} outbox inserts (${R[$sc.cdc_distinct]} distinct event ids) for ${R[$sc.events]} events written. "
-	fi
-done
-reading+="The server log has $n_errors ERROR/FATAL/PANIC lines, $n_warnings warnings and $n_lockwaits lock waits over deadlock_timeout."
-
-{
-	cat <<EOF
-# The bounded outbox: retention under load
-
-Written by \`bench/outbox_retention.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') ($total_orders orders per scenario).
-It uses the order_mgmt installed on the machine (it never builds or installs it).
-CSVs (one sample every $SAMPLE_EVERY s), pgbench output, the purge and consumer logs and the
-server log of this run were kept in \`$RESULTS_DIR\`.
-
-## Machine and server
-
-$(machine_lines postgres)
-- kernel $(uname -r)
-- a throwaway cluster (initdb, unix socket only), the settings of \`test/test.conf\` and
-  \`shared_buffers = 256MB\`; everything else at its default ($av_settings).
-  \`log_autovacuum_min_duration = 0\` and \`log_lock_waits = on\` only add log lines.
-- settings from the configuration file:
-
-$settings
-
-## What runs
-
-Each scenario runs in a new database with a new \`CREATE EXTENSION order_mgmt\`:
-
-- **load**: \`pgbench -n -M prepared -c $CLIENTS -j $THREADS -t $per_client ${CART_VARS[*]}\` with the script below (its
-  order statement is \`bench/pgbench/create_order.sql\`, over \`bench.cart\` of \`bench/setup.sql\`): one script
-  run creates one 3-line order (its own transaction); 10% of the orders are then completed and 10%
-  cancelled, each in a transaction of its own. So about 1.2 events per order.
-- **purge**: a loop calling \`SELECT order_mgmt.purge_events('$KEEP')\` with a 1 s sleep between calls.
-- **A, CDC only**: no polling consumer; a logical slot (wal2json) drained by \`pg_recvlogical --start -f -
-  -o format-version=2 -o add-tables=order_mgmt.outbox -o actions=insert\`; the event ids in the stream are counted.
-- **B, with a polling consumer**: \`register_consumer('bench')\` before the load; one psql session loops on
-  \`BEGIN; fetch_events('bench', $BATCH)\` (each event inserted into a table \`bench_seen\`),
-  \`ack_events('bench', <last seq>); COMMIT\`, sleeping 0.1 s when a batch is not full.
-- **after the load**: the loops run on until the events are drained (A: the slot confirmed the WAL
-  position at the end of the load; B: every event sequenced and acknowledged), then $SETTLE s more; then
-  they stop, \`pg_stat_force_next_flush()\`, 2 s wait, final measures.
-
-\`\`\`
-$(cat "$work/orders.pgbench")
-\`\`\`
-
-## Results
-
-$hdr
-$sep
-| orders created |$(cells orders)
-| of which completed / cancelled |$(cells completed cancelled)
-| events written (outbox_position_seq) |$(cells events)
-| pgbench elapsed (s) |$(cells elapsed)
-| orders/s (events/s) |$(cells orders_per_s "(events_per_s)")
-| load average (1 min) during the load: mean / max |$(cells load_avg)
-| other processes running (not this benchmark's), mean over the samples |$(cells other_running)
-| pgbench latency average |$(cells latency)
-| pgbench failed transactions / exit code |$(cells failed pgbench_rc)
-| **max outbox rows seen** (samples) |$(cells max_outbox_rows)
-| **max outbox total size seen** |$(cells b:max_outbox_bytes)
-| max outbox n_dead_tup seen |$(cells max_outbox_dead)
-| outbox at end of load: rows / total size / n_dead_tup |$(cells load_end_rows b:load_end_bytes load_end_dead)
-| drain after the load (s) |$(cells drain_s "(drained_note)")
-| **final outbox rows** |$(cells outbox_rows)
-| **final outbox total size** (heap) |$(cells outbox_size "(outbox_heap)")
-| **final outbox n_live_tup / n_dead_tup** |$(cells outbox_live outbox_dead)
-| outbox autovacuum runs (pg_stat) |$(cells outbox_av)
-| outbox autovacuums logged / mean interval (s) |$(cells av_outbox_runs av_outbox_interval)
-| outbox: most dead item ids one autovacuum removed / most "dead but not yet removable" |$(cells av_outbox_dead_items av_outbox_not_removable)
-| max event_feed total size seen |$(cells b:max_feed_bytes)
-| max event_feed n_dead_tup seen |$(cells max_feed_dead)
-| final event_feed rows / total size |$(cells feed_rows feed_size)
-| final event_feed n_live_tup / n_dead_tup |$(cells feed_live feed_dead)
-| event_feed autovacuum runs (pg_stat) |$(cells feed_av)
-| event_feed autovacuums logged / mean interval (s) |$(cells av_feed_runs av_feed_interval)
-| event_feed: most dead item ids one autovacuum removed / most "dead but not yet removable" |$(cells av_feed_dead_items av_feed_not_removable)
-| purge calls / errors |$(cells purge_calls purge_errors)
-| rows purged |$(cells purge_removed)
-| purge_events ms: mean / max (p95) |$(cells purge_ms "(purge_ms_p95)")
-| orders + order_lines size |$(cells orders_size)
-| max pg_wal size seen / at the end |$(cells b:max_wal wal_size)
-EOF
-	if has A; then
-		cat <<EOF
-
-Scenario A, CDC:
-
-| | |
-| --- | ---: |
-| max slot lag seen (pg_current_wal_lsn - confirmed_flush_lsn) | $(vb A.max_slot_lag) |
-| outbox inserts in the wal2json stream / distinct event ids | $(v A.cdc_events) / $(v A.cdc_distinct) |
-| events written | $(v A.events) |
-EOF
-	fi
-	if has B; then
-		cat <<EOF
-
-Scenario B, the polling consumer:
-
-| | |
-| --- | ---: |
-| events written (outbox_position_seq) | $(v B.events) |
-| events received (rows in bench_seen) / distinct ids / distinct positions | $(v B.seen) / $(v B.seen_ids) / $(v B.seen_positions) |
-| **duplicates / missing** | **$(v B.duplicates) / $(v B.missing)** |
-| final acked_seq / event_feed_seq | $(v B.acked) / $(v B.feed_seq) |
-| **final consumer lag** (max feed seq - acked) | **$(v B.lag)** |
-| max consumer lag seen / max backlog seen (written - acked) | $(v B.max_lag) / $(v B.max_backlog) |
-| batches / non-empty / mean events per non-empty batch / largest | $(v B.batches) / $(v B.batches_nonempty) / $(v B.batch_avg_n) / $(v B.batch_max_n) |
-| fetch+record ms: mean / p50 / p95 / max | $(v B.fetch_avg) / $(v B.fetch_p50) / $(v B.fetch_p95) / $(v B.fetch_max) |
-| fetch+record ms, mean of full ($BATCH-event) batches | $(v B.fetch_full_avg) |
-| consumer session exit code | $(v B.consumer_rc) |
-EOF
-	fi
-	cat <<EOF
-
-Server log: $n_errors ERROR/FATAL/PANIC lines, $n_warnings WARNING lines, $n_lockwaits lock waits over
-deadlock_timeout; autovacuum of the outbox logged $n_av_outbox times, of event_feed $n_av_feed times.
-EOF
-	if [ -n "$error_lines" ]; then
-		printf '\n```\n%s\n```\n' "$error_lines"
-	fi
-	if has A && [ -s "$RESULTS_DIR/pg_recvlogical_A.log" ]; then
-		printf '\npg_recvlogical (stopped with SIGINT at the end of scenario A) printed:\n\n```\n%s\n```\n' \
-			"$(cat "$RESULTS_DIR/pg_recvlogical_A.log")"
-	fi
-	cat <<EOF
-
-## Reading
-
-$reading
-EOF
-} >"$REPORT"
+# the report, by bench/report.py: the results of each scenario (R) one line of
+# $RESULTS_DIR/runs.jsonl, the run's facts in $RESULTS_DIR/meta.json
+for k in "${!R[@]}"; do printf '%s\t%s\n' "$k" "${R[$k]}"; done >"$RESULTS_DIR/results.tsv"
+"$BENCH_PYTHON" - "$RESULTS_DIR" "$SCENARIOS" "$KEEP" "$SETTLE" "$total_orders" "$SAMPLE_EVERY" \
+	"$CLIENTS" "$THREADS" "$per_client" "${CART_VARS[*]}" "$BATCH" "$(nproc)" "$(machine_lines postgres)" \
+	"$av_settings" "$settings" "$work/orders.pgbench" "$n_errors" "$n_warnings" "$n_lockwaits" \
+	"$n_av_outbox" "$n_av_feed" "$error_lines" <<'PY'
+import json, sys
+a = sys.argv[1:]
+runs = {}
+for line in open(a[0] + "/results.tsv"):
+    key, _, value = line.rstrip("\n").partition("\t")
+    sc, _, k = key.partition(".")
+    runs.setdefault(sc, {"scenario": sc})[k] = value
+with open(a[0] + "/runs.jsonl", "w") as f:
+    f.writelines(json.dumps(runs[sc]) + "\n" for sc in sorted(runs))
+meta = dict(zip(["results_dir", "scenarios", "keep", "settle", "total_orders", "sample_every", "clients",
+                 "threads", "per_client", "cart_vars", "batch", "cpus", "machine", "av_settings",
+                 "settings"], a))
+meta["pgbench_script"] = open(a[15]).read().rstrip("\n")
+meta["log"] = dict(zip(["errors", "warnings", "lockwaits", "av_outbox", "av_feed", "error_lines"], a[16:]))
+json.dump(meta, open(a[0] + "/meta.json", "w"), indent=1)
+PY
+"$BENCH_PYTHON" "$bench_root/bench/report.py" retention "$RESULTS_DIR/runs.jsonl" "$REPORT" "$RESULTS_DIR/meta.json"
 say "report written to $REPORT"

@@ -8,6 +8,10 @@
                                      get_order, lifecycle, defaults or router
                                      from its runs (defaults: its probe
                                      results too, in the file META.json names)
+  report.py retention RUNS.jsonl OUT.md META.json
+                                     RETENTION.md of bench/outbox_retention.sh:
+                                     one line of RUNS.jsonl per scenario (its
+                                     results), the run's facts in META.json
 
 Every run is one line of RUNS.jsonl: its tags (contender, clients, round,
 ...), pgbench's tps (without connection time) and the latency percentiles
@@ -18,8 +22,13 @@ median over the rounds; tps and latencies are medians over the rounds too.
 Standard library only.
 """
 import json
+import math
+import os
+import re
 import statistics
 import sys
+import time
+from fractions import Fraction
 
 
 def percentile(sorted_values, p):
@@ -519,8 +528,283 @@ def router(runs, meta, out):
     out.append(f"Timed part: {meta['seconds']} s.\n")
 
 
+# ---------------------------------------------------------------------------
+def pretty(x):
+    """bytes made readable, as `numfmt --to=iec-i --suffix=B --format=%.1f`
+    prints them (rounded up: 1025 is 1.1KiB); "X B" when X is no number"""
+    s = str(x)
+    if not re.fullmatch(r"\d+(\.\d+)?|\.\d+", s):
+        return f"{s} B"
+    v, p = Fraction(s), 0
+    while v >= 1024 and p < 8:
+        v, p = v / 1024, p + 1
+    scale = 10 if p else 1
+    v = Fraction(math.ceil(v * scale), scale)
+    if v >= 1024:
+        v, p = v / 1024, p + 1
+    return f"{float(v):.1f}{['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei', 'Zi', 'Yi'][p]}B"
+
+
+def num(s):
+    """the number a string starts with, 0 if none (as awk reads it)"""
+    m = re.match(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", str(s))
+    return float(m.group(0)) if m else 0.0
+
+
+def av_stats(lines, db, table):
+    """the autovacuum runs a server log (its lines) shows for order_mgmt.TABLE
+    of DB: runs, mean seconds between runs ("-" below two runs), most dead
+    item identifiers one run removed, most tuples dead but not yet removable"""
+    head = f'automatic vacuum of table "{db}.order_mgmt.{table}":'
+    n, gap, last, cur, di, nr = 0, 0.0, 0.0, False, 0, 0
+    for line in lines:
+        if head in line:
+            f = line.split()
+            t = (f[1] if len(f) > 1 else "").split(":") + ["", "", ""]
+            s = num(t[0]) * 3600 + num(t[1]) * 60 + num(t[2])  # log_line_prefix: %m first
+            if n:
+                gap += s - last
+            last, n, cur = s, n + 1, True
+        elif cur and line.startswith("\t"):
+            m = re.search(r"[0-9]+ are dead but not yet removable", line)
+            nr = max(nr, int(num(m.group(0)))) if m else nr
+            m = re.search(r"[0-9]+ dead item identifiers", line)
+            di = max(di, int(num(m.group(0)))) if m else di
+        else:
+            cur = False
+    return {"runs": str(n), "interval": format(gap / (n - 1), ".0f") if n > 1 else "-",
+            "dead_items": str(di), "not_removable": str(nr)}
+
+
+def retention(runs, meta, out):
+    scs = [sc for sc in ("A", "B") if sc in meta["scenarios"].split()]
+    res = {r["scenario"]: r for r in runs}
+    # the autovacuum runs of each scenario's outbox and event_feed, from the server log
+    with open(os.path.join(meta["results_dir"], "server.log"), encoding="latin-1") as f:
+        log_lines = f.read().split("\n")
+    for sc in scs:
+        for table, short in (("outbox", "outbox"), ("event_feed", "feed")):
+            for k, x in av_stats(log_lines, f"bench_{sc.lower()}", table).items():
+                res.setdefault(sc, {})[f"av_{short}_{k}"] = x
+
+    def raw(sc, k):
+        return res.get(sc, {}).get(k, "")
+
+    def v(sc, k):
+        return raw(sc, k) or "-"
+
+    def vb(sc, k):
+        return pretty(raw(sc, k)) if raw(sc, k) else "-"
+
+    def cells(*keys):
+        """one cell per scenario run: the KEYs' values joined by " / "; a
+        KEY "(k)" adds " (value)", a KEY "b:k" its value in bytes, readable"""
+        out = ""
+        for sc in scs:
+            cell = ""
+            for k in keys:
+                if k.startswith("b:"):
+                    cell += " / " + vb(sc, k[2:])
+                elif k.startswith("(") and k.endswith(")"):
+                    cell += f" ({v(sc, k[1:-1])})"
+                else:
+                    cell += " / " + v(sc, k)
+            out += f" {cell.removeprefix(' / ').removeprefix(' ')} |"
+        return out
+
+    keep, settle = meta["keep"], meta["settle"]
+    # one paragraph reading the figures
+    reading = ""
+    for sc in scs:
+        name = "CDC only" if sc == "A" else "with a polling consumer"
+        R = lambda k: raw(sc, k)  # noqa: E731
+        h1, h2 = int(R("max_bytes_first_half") or 0), int(R("max_bytes_second_half") or 0)
+        ev, rate = R("events"), R("events_per_s")
+        window = int(rate or 0) * int(keep.split(" ")[0])
+        d, r = num(R("max_outbox_dead")), num(rate)
+        dead_s = format(d / r, ".0f") if r > 0 else "-"
+        rows, mb = R("max_outbox_rows"), pretty(R("max_outbox_bytes"))
+        if int(R("elapsed").rsplit(".", 1)[0]) < 120:
+            verdict = (f"cannot be judged: the load lasted {R('elapsed')} s, too short beside the "
+                       f"{keep} retention window and the 60 s autovacuum naptime (at most {rows} "
+                       f"rows, {mb}, for {ev} events written)")
+        elif int(rows) < int(ev) // 10 and h2 <= h1 * 3 // 2 + 1048576:
+            verdict = (f"stayed bounded: at most {rows} rows for {ev} events written (about {window} "
+                       f"rows is the {keep} retention window at {rate} events/s), and at most {mb}, "
+                       f"no larger in the second half of the load ({pretty(h2)}) than in the first "
+                       f"({pretty(h1)}) give or take 50%")
+        else:
+            verdict = (f"did NOT stay bounded: it reached {rows} rows ({mb}) for {ev} events written "
+                       f"(the {keep} retention window is about {window} rows at {rate} events/s); its "
+                       f"largest size in the first half of the load was {pretty(h1)}, in the second "
+                       f"half {pretty(h2)}")
+        reading += f"In scenario {sc} ({name}) the outbox {verdict}. "
+        if num(R("other_running")) >= 0.5:
+            reading += (f"This scenario shared the machine with other work (on average "
+                        f"{R('other_running')} other processes running at each sample, load average "
+                        f"{R('load_avg')} mean / max on {meta['cpus']} CPUs): its throughput says "
+                        "little about the extension, and its event rate varied over the run. ")
+        if int(R("av_outbox_runs") or 0) > 0:
+            reading += (f"Its size is set by the dead rows left between two autovacuums rather than "
+                        f"by the live ones: n_dead_tup peaked at {R('max_outbox_dead')} (about "
+                        f"{dead_s} s of events); autovacuum ran on it {R('av_outbox_runs')} times, "
+                        f"every {R('av_outbox_interval')} s on average (autovacuum_naptime is 60 s, "
+                        "and the table's threshold of 10000 dead rows is reached within seconds, so "
+                        "the naptime sets the pace), and never found more than "
+                        f"{R('av_outbox_not_removable')} tuples dead but not yet removable. ")
+        else:
+            reading += (f"Autovacuum never ran on it during the run; n_dead_tup peaked at "
+                        f"{R('max_outbox_dead')} (about {dead_s} s of events). ")
+        reading += (f"At the end of the load it held {R('load_end_rows')} rows and "
+                    f"{R('load_end_dead')} dead tuples; after the drain and {settle} s more it held "
+                    f"{R('outbox_rows')} rows, n_live_tup {R('outbox_live')} / n_dead_tup "
+                    f"{R('outbox_dead')}, in {R('outbox_size')} (heap {R('outbox_heap')}). ")
+        if sc == "B":
+            reading += (f"The event_feed peaked at {pretty(R('max_feed_bytes'))} (n_dead_tup at most "
+                        f"{R('max_feed_dead')}) and ended at {R('feed_rows')} rows in "
+                        f"{R('feed_size')} (n_dead_tup {R('feed_dead')}). The consumer kept up: its "
+                        f"backlog peaked at {R('max_backlog')} events and its lag was {R('lag')} at "
+                        f"the end; it received {R('seen_ids')} distinct events of {R('events')} "
+                        f"written, with {R('duplicates')} duplicates and {R('missing')} missing. ")
+        else:
+            reading += (f"The slot's lag peaked at {pretty(R('max_slot_lag'))} and pg_wal at "
+                        f"{pretty(R('max_wal'))}; the CDC stream carried {R('cdc_events')} outbox "
+                        f"inserts ({R('cdc_distinct')} distinct event ids) for {R('events')} events "
+                        "written. ")
+    log = meta["log"]
+    reading += (f"The server log has {log['errors']} ERROR/FATAL/PANIC lines, {log['warnings']} "
+                f"warnings and {log['lockwaits']} lock waits over deadlock_timeout.")
+
+    out.append("# The bounded outbox: retention under load\n")
+    out.append(f"Written by `bench/outbox_retention.sh` on "
+               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({meta['total_orders']} "
+               "orders per scenario).")
+    out.append("It uses the order_mgmt installed on the machine (it never builds or installs it).")
+    out.append(f"CSVs (one sample every {meta['sample_every']} s), pgbench output, the purge and "
+               "consumer logs and the")
+    out.append(f"server log of this run were kept in `{meta['results_dir']}`.\n")
+    out.append("## Machine and server\n")
+    out.append(meta["machine"])
+    out.append(f"- kernel {os.uname().release}")
+    out.append("- a throwaway cluster (initdb, unix socket only), the settings of `test/test.conf` and")
+    out.append(f"  `shared_buffers = 256MB`; everything else at its default ({meta['av_settings']}).")
+    out.append("  `log_autovacuum_min_duration = 0` and `log_lock_waits = on` only add log lines.")
+    out.append("- settings from the configuration file:\n")
+    out.append(meta["settings"] + "\n")
+    out.append("## What runs\n")
+    out.append("Each scenario runs in a new database with a new `CREATE EXTENSION order_mgmt`:\n")
+    out.append(f"- **load**: `pgbench -n -M prepared -c {meta['clients']} -j {meta['threads']} -t "
+               f"{meta['per_client']} {meta['cart_vars']}` with the script below (its")
+    out.append("  order statement is `bench/pgbench/create_order.sql`, over `bench.cart` of "
+               "`bench/setup.sql`): one script")
+    out.append("  run creates one 3-line order (its own transaction); 10% of the orders are then "
+               "completed and 10%")
+    out.append("  cancelled, each in a transaction of its own. So about 1.2 events per order.")
+    out.append(f"- **purge**: a loop calling `SELECT order_mgmt.purge_events('{keep}')` with a 1 s "
+               "sleep between calls.")
+    out.append("- **A, CDC only**: no polling consumer; a logical slot (wal2json) drained by "
+               "`pg_recvlogical --start -f -")
+    out.append("  -o format-version=2 -o add-tables=order_mgmt.outbox -o actions=insert`; the event "
+               "ids in the stream are counted.")
+    out.append("- **B, with a polling consumer**: `register_consumer('bench')` before the load; one "
+               "psql session loops on")
+    out.append(f"  `BEGIN; fetch_events('bench', {meta['batch']})` (each event inserted into a table "
+               "`bench_seen`),")
+    out.append("  `ack_events('bench', <last seq>); COMMIT`, sleeping 0.1 s when a batch is not full.")
+    out.append("- **after the load**: the loops run on until the events are drained (A: the slot "
+               "confirmed the WAL")
+    out.append("  position at the end of the load; B: every event sequenced and acknowledged), then "
+               f"{settle} s more; then")
+    out.append("  they stop, `pg_stat_force_next_flush()`, 2 s wait, final measures.\n")
+    out.append("```\n" + meta["pgbench_script"] + "\n```\n")
+    out.append("## Results\n")
+    out.append("| |" + "".join(" A: CDC only |" if sc == "A" else " B: polling consumer |"
+                                for sc in scs))
+    out.append("| --- |" + " ---: |" * len(scs))
+    rows = [
+        ("orders created", ["orders"]),
+        ("of which completed / cancelled", ["completed", "cancelled"]),
+        ("events written (outbox_position_seq)", ["events"]),
+        ("pgbench elapsed (s)", ["elapsed"]),
+        ("orders/s (events/s)", ["orders_per_s", "(events_per_s)"]),
+        ("load average (1 min) during the load: mean / max", ["load_avg"]),
+        ("other processes running (not this benchmark's), mean over the samples", ["other_running"]),
+        ("pgbench latency average", ["latency"]),
+        ("pgbench failed transactions / exit code", ["failed", "pgbench_rc"]),
+        ("**max outbox rows seen** (samples)", ["max_outbox_rows"]),
+        ("**max outbox total size seen**", ["b:max_outbox_bytes"]),
+        ("max outbox n_dead_tup seen", ["max_outbox_dead"]),
+        ("outbox at end of load: rows / total size / n_dead_tup",
+         ["load_end_rows", "b:load_end_bytes", "load_end_dead"]),
+        ("drain after the load (s)", ["drain_s", "(drained_note)"]),
+        ("**final outbox rows**", ["outbox_rows"]),
+        ("**final outbox total size** (heap)", ["outbox_size", "(outbox_heap)"]),
+        ("**final outbox n_live_tup / n_dead_tup**", ["outbox_live", "outbox_dead"]),
+        ("outbox autovacuum runs (pg_stat)", ["outbox_av"]),
+        ("outbox autovacuums logged / mean interval (s)", ["av_outbox_runs", "av_outbox_interval"]),
+        ('outbox: most dead item ids one autovacuum removed / most "dead but not yet removable"',
+         ["av_outbox_dead_items", "av_outbox_not_removable"]),
+        ("max event_feed total size seen", ["b:max_feed_bytes"]),
+        ("max event_feed n_dead_tup seen", ["max_feed_dead"]),
+        ("final event_feed rows / total size", ["feed_rows", "feed_size"]),
+        ("final event_feed n_live_tup / n_dead_tup", ["feed_live", "feed_dead"]),
+        ("event_feed autovacuum runs (pg_stat)", ["feed_av"]),
+        ("event_feed autovacuums logged / mean interval (s)", ["av_feed_runs", "av_feed_interval"]),
+        ('event_feed: most dead item ids one autovacuum removed / most "dead but not yet removable"',
+         ["av_feed_dead_items", "av_feed_not_removable"]),
+        ("purge calls / errors", ["purge_calls", "purge_errors"]),
+        ("rows purged", ["purge_removed"]),
+        ("purge_events ms: mean / max (p95)", ["purge_ms", "(purge_ms_p95)"]),
+        ("orders + order_lines size", ["orders_size"]),
+        ("max pg_wal size seen / at the end", ["b:max_wal", "wal_size"]),
+    ]
+    out.extend(f"| {label} |{cells(*keys)}" for label, keys in rows)
+    if "A" in scs:
+        out.append("\nScenario A, CDC:\n")
+        out.append("| | |\n| --- | ---: |")
+        out.append(f"| max slot lag seen (pg_current_wal_lsn - confirmed_flush_lsn) | "
+                   f"{vb('A', 'max_slot_lag')} |")
+        out.append(f"| outbox inserts in the wal2json stream / distinct event ids | "
+                   f"{v('A', 'cdc_events')} / {v('A', 'cdc_distinct')} |")
+        out.append(f"| events written | {v('A', 'events')} |")
+    if "B" in scs:
+        b = lambda *ks: " / ".join(v("B", k) for k in ks)  # noqa: E731
+        out.append("\nScenario B, the polling consumer:\n")
+        out.append("| | |\n| --- | ---: |")
+        out.append(f"| events written (outbox_position_seq) | {b('events')} |")
+        out.append("| events received (rows in bench_seen) / distinct ids / distinct positions | "
+                   f"{b('seen', 'seen_ids', 'seen_positions')} |")
+        out.append(f"| **duplicates / missing** | **{b('duplicates', 'missing')}** |")
+        out.append(f"| final acked_seq / event_feed_seq | {b('acked', 'feed_seq')} |")
+        out.append(f"| **final consumer lag** (max feed seq - acked) | **{b('lag')}** |")
+        out.append("| max consumer lag seen / max backlog seen (written - acked) | "
+                   f"{b('max_lag', 'max_backlog')} |")
+        out.append("| batches / non-empty / mean events per non-empty batch / largest | "
+                   f"{b('batches', 'batches_nonempty', 'batch_avg_n', 'batch_max_n')} |")
+        out.append("| fetch+record ms: mean / p50 / p95 / max | "
+                   f"{b('fetch_avg', 'fetch_p50', 'fetch_p95', 'fetch_max')} |")
+        out.append(f"| fetch+record ms, mean of full ({meta['batch']}-event) batches | "
+                   f"{b('fetch_full_avg')} |")
+        out.append(f"| consumer session exit code | {b('consumer_rc')} |")
+    out.append(f"\nServer log: {log['errors']} ERROR/FATAL/PANIC lines, {log['warnings']} WARNING "
+               f"lines, {log['lockwaits']} lock waits over")
+    out.append(f"deadlock_timeout; autovacuum of the outbox logged {log['av_outbox']} times, of "
+               f"event_feed {log['av_feed']} times.")
+    if log["error_lines"]:
+        out.append("\n```\n" + log["error_lines"] + "\n```")
+    recv = os.path.join(meta["results_dir"], "pg_recvlogical_A.log")
+    if "A" in scs and os.path.isfile(recv) and os.path.getsize(recv) > 0:
+        with open(recv) as f:
+            text = f.read().rstrip("\n")
+        out.append("\npg_recvlogical (stopped with SIGINT at the end of scenario A) printed:\n")
+        out.append("```\n" + text + "\n```")
+    out.append("\n## Reading\n")
+    out.append(reading)
+
+
 SECTIONS = {"create_order": create_order, "get_order": get_order, "lifecycle": lifecycle,
-            "defaults": defaults, "router": router}
+            "defaults": defaults, "router": router,
+            "retention": retention}
 
 
 def main():
