@@ -248,6 +248,20 @@ is_connect_error(ErrorData *edata)
 		strstr(edata->message, "connect timeout") != NULL;
 }
 
+/*
+ * The hint of an OM003: a report needs every shard; an order call says
+ * whether it may have run and why retrying it is safe.
+ */
+static int
+unreachable_hint(ForwardTarget *target, bool may_have_run)
+{
+	if (strncmp(target->name, "gather_", 7) == 0)
+		return errhint("A report needs every shard; retry when the shard is back.");
+	if (!may_have_run)
+		return errhint("The call was not carried out. Calls for other partitions go on; retry this one when the shard is back.");
+	return errhint("The shard may have carried out the call. Retrying is safe: create_order is idempotent on cartId, and cancel_order or complete_order with expected_version tells whether it was applied.");
+}
+
 /* Raises OM003 for a call that PL/Proxy could not deliver or finish. */
 static void
 report_unreachable(ForwardTarget *target, ErrorData *edata)
@@ -264,15 +278,13 @@ report_unreachable(ForwardTarget *target, ErrorData *edata)
 				 errmsg("the shard for this %s call cannot be reached",
 						target->name),
 				 errdetail("PL/Proxy could not connect: %s", cause),
-				 strncmp(target->name, "gather_", 7) == 0 ?
-				 errhint("A report needs every shard; retry when the shard is back.") :
-				 errhint("The call was not carried out. Calls for other partitions go on; retry this one when the shard is back.")));
+				 unreachable_hint(target, false)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OM_SHARD_UNREACHABLE),
 			 errmsg("the shard for this %s call stopped answering",
 					target->name),
 			 errdetail("PL/Proxy lost the call: %s", cause),
-			 errhint("The shard may have carried out the call before it was lost. Retrying is safe: create_order is idempotent on cartId, and cancel_order or complete_order with expected_version tells whether it was applied.")));
+			 unreachable_hint(target, true)));
 }
 
 /*
@@ -311,7 +323,7 @@ rethrow_from_shard(ForwardTarget *target, MemoryContext cxt)
 				 errmsg("the shard for this %s call did not answer within %d ms",
 						target->name, om_router_timeout),
 				 errdetail("order_mgmt.router_timeout cancelled the call."),
-				 errhint("If the call had reached the shard it may have been carried out. Retrying is safe: create_order is idempotent on cartId, and cancel_order or complete_order with expected_version tells whether it was applied.")));
+				 unreachable_hint(target, true)));
 	}
 	if (is_unreachable_error(edata))
 	{

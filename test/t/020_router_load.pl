@@ -326,7 +326,7 @@ my @om003 = grep { $_->{outcome} eq 'OM003' } @calls;
 
 # what each OM003 says: not carried out, or may have been
 my $not_carried_out = qr/^The call was not carried out\./;
-my $may_have = qr/^(?:The shard may have carried out the call|If the call had reached the shard it may have been carried out)/;
+my $may_have = qr/^The shard may have carried out the call\./;
 my @odd = grep {
 	!(($_->{message} =~ /^the shard for this $_->{op}_order call cannot be reached$/
 		  && $_->{hint} =~ $not_carried_out)
